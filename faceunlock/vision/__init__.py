@@ -1,0 +1,1 @@
+"""Detection, alignment and embedding of faces."""
