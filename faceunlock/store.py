@@ -1,0 +1,314 @@
+"""Enrolled templates: one JSON file per user, written atomically, validated on every load.
+
+A template file records the format version, the fingerprint (sha256) of the
+model that made its embeddings, timestamps, and one or more labelled
+enrolments, each a list of embeddings. A sha256 over the canonical content
+catches hand edits and bit rot. Any file that fails validation raises
+TemplateError and is never overwritten implicitly: only ``clear`` removes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import stat
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "faceunlock-template"
+VERSION = 1
+DEFAULT_STORE = Path("/var/lib/faceunlock")
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_EMBEDDINGS = 1000
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+LABEL_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
+
+
+class StoreError(Exception):
+    """A problem with the template store; the message names it."""
+
+
+class TemplateError(StoreError):
+    """A template file is corrupt, foreign, tampered with or unsafe; it is never used."""
+
+
+class NotEnrolled(StoreError):
+    """The user has no template file."""
+
+
+def check_user(user: str) -> str:
+    """Validate a login name so it can never escape the store directory."""
+    if not isinstance(user, str) or not USER_RE.fullmatch(user):
+        raise StoreError(f"invalid user name {user!r}: expected a login name such as 'alice'")
+    return user
+
+
+def check_label(label: str) -> str:
+    """Validate an enrolment label."""
+    if not isinstance(label, str) or not LABEL_RE.fullmatch(label):
+        raise StoreError(f"invalid label {label!r}: use 1-64 letters, digits or _.@+-")
+    return label
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Enrolment:
+    """One labelled enrolment: a set of embeddings captured in one session."""
+
+    label: str
+    created: str
+    embeddings: np.ndarray
+
+
+@dataclass
+class Template:
+    """All enrolments of one user, for one model."""
+
+    user: str
+    model_sha256: str
+    dim: int = 128
+    created: str = field(default_factory=now_iso)
+    updated: str = field(default_factory=now_iso)
+    enrolments: list[Enrolment] = field(default_factory=list)
+
+    def anchors(self) -> np.ndarray:
+        """Every enrolled embedding, stacked (N, dim)."""
+        if not self.enrolments:
+            return np.zeros((0, self.dim), np.float32)
+        return np.concatenate([e.embeddings for e in self.enrolments]).astype(np.float32)
+
+    def labels(self) -> list[str]:
+        return [e.label for e in self.enrolments]
+
+
+def content_digest(body: dict) -> str:
+    """sha256 of the canonical JSON of a template body (everything but the digest)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def encode(template: Template) -> bytes:
+    body = {
+        "format": FORMAT,
+        "version": VERSION,
+        "user": template.user,
+        "model_sha256": template.model_sha256,
+        "dim": template.dim,
+        "created": template.created,
+        "updated": template.updated,
+        "enrolments": [
+            {
+                "label": e.label,
+                "created": e.created,
+                "embeddings": [[float(f"{v:.9g}") for v in row] for row in e.embeddings.tolist()],
+            }
+            for e in template.enrolments
+        ],
+    }
+    body["sha256"] = content_digest(body)
+    return (json.dumps(body, indent=1, allow_nan=False) + "\n").encode()
+
+
+def expect(cond: bool, path: Path, problem: str) -> None:
+    if not cond:
+        raise TemplateError(f"template {path} is invalid: {problem}")
+
+
+def is_finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def decode(data: bytes, path: Path, user: str, model_sha256: str) -> Template:
+    """Parse and validate a template file's bytes; raise TemplateError naming the problem."""
+    try:
+        body = json.loads(data.decode("utf-8"), parse_constant=lambda c: float("nan"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TemplateError(f"template {path} is corrupt or truncated: {exc}") from None
+    expect(isinstance(body, dict), path, "not a JSON object")
+    expect(body.get("format") == FORMAT, path, f"not a {FORMAT} file")
+    version = body.get("version")
+    expect(version == VERSION, path, f"format version {version!r}, expected {VERSION}")
+    stored_digest = body.pop("sha256", None)
+    try:
+        digest = content_digest(body)
+    except (ValueError, TypeError):
+        digest = None
+    expect(stored_digest == digest, path, "content checksum mismatch (edited or damaged)")
+    expect(body.get("user") == user, path, f"belongs to user {body.get('user')!r}, not {user!r}")
+    expect(
+        body.get("model_sha256") == model_sha256,
+        path,
+        "made with a different model (fingerprint mismatch); re-enrol with the current model",
+    )
+    dim = body.get("dim")
+    expect(isinstance(dim, int) and 1 <= dim <= 4096, path, f"bad embedding size {dim!r}")
+    enrolments = body.get("enrolments")
+    expect(isinstance(enrolments, list) and len(enrolments) > 0, path, "no enrolments")
+    total = 0
+    parsed = []
+    labels = set()
+    for i, e in enumerate(enrolments):
+        expect(isinstance(e, dict), path, f"enrolment {i} is not an object")
+        label = e.get("label")
+        expect(isinstance(label, str) and LABEL_RE.fullmatch(label) is not None, path, f"enrolment {i} label")
+        expect(label not in labels, path, f"duplicate label {label!r}")
+        labels.add(label)
+        rows = e.get("embeddings")
+        expect(isinstance(rows, list) and len(rows) > 0, path, f"enrolment {label!r} has no embeddings")
+        expect(
+            all(isinstance(r, list) and len(r) == dim for r in rows),
+            path,
+            f"enrolment {label!r} has embeddings that are not of length {dim}",
+        )
+        expect(
+            all(is_finite_number(v) for r in rows for v in r),
+            path,
+            f"enrolment {label!r} has non-numeric or non-finite values",
+        )
+        arr = np.asarray(rows, dtype=np.float32)
+        norms = np.linalg.norm(arr, axis=1)
+        plausible = bool(np.all((norms > 0.05) & (norms < 100)))
+        expect(plausible, path, f"enrolment {label!r} has implausible norms")
+        total += len(rows)
+        parsed.append(Enrolment(label=label, created=str(e.get("created", "")), embeddings=arr))
+    expect(total <= MAX_EMBEDDINGS, path, f"{total} embeddings, more than {MAX_EMBEDDINGS}")
+    return Template(
+        user=user,
+        model_sha256=model_sha256,
+        dim=dim,
+        created=str(body.get("created", "")),
+        updated=str(body.get("updated", "")),
+        enrolments=parsed,
+    )
+
+
+class TemplateStore:
+    """A directory (mode 0700) of per-user template files (mode 0600)."""
+
+    def __init__(self, root: Path | str = DEFAULT_STORE, model_sha256: str = ""):
+        self.root = Path(root)
+        self.model_sha256 = model_sha256
+
+    def path_for(self, user: str) -> Path:
+        return self.root / f"{check_user(user)}.json"
+
+    def ensure_root(self) -> None:
+        """Create the store directory with mode 0700, or check an existing one is private."""
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store directory {self.root}: {exc.strerror}") from None
+        st = self.root.stat()
+        if st.st_mode & 0o077:
+            os.chmod(self.root, 0o700)
+
+    def check_file_safety(self, path: Path, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            raise TemplateError(f"template {path} is not a regular file")
+        if st.st_mode & 0o077:
+            raise TemplateError(
+                f"template {path} has unsafe permissions {stat.S_IMODE(st.st_mode):04o} "
+                "(group/world access); expected 0600"
+            )
+        if st.st_uid != os.geteuid():
+            raise TemplateError(f"template {path} is owned by uid {st.st_uid}, not by uid {os.geteuid()}")
+        if st.st_size > MAX_FILE_BYTES:
+            raise TemplateError(f"template {path} is too large ({st.st_size} bytes)")
+
+    def exists(self, user: str) -> bool:
+        return os.path.lexists(self.path_for(user))
+
+    def load(self, user: str) -> Template:
+        """Load and validate a user's template; NotEnrolled if absent, TemplateError if unusable."""
+        path = self.path_for(user)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotEnrolled(f"user {user!r} is not enrolled (no {path})") from None
+        except OSError as exc:
+            raise TemplateError(f"cannot open template {path}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as fh:
+            self.check_file_safety(path, os.fstat(fh.fileno()))
+            data = fh.read(MAX_FILE_BYTES + 1)
+        return decode(data, path, user, self.model_sha256)
+
+    def save(self, template: Template) -> Path:
+        """Write a template atomically: temporary file, fsync, rename, fsync the directory."""
+        self.ensure_root()
+        path = self.path_for(template.user)
+        data = encode(template)
+        fd, tmp = tempfile.mkstemp(prefix=f".{template.user}.", suffix=".tmp", dir=self.root)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return path
+
+    def add(self, user: str, label: str, embeddings: np.ndarray) -> Template:
+        """Add (or replace) one labelled enrolment; refuses to touch an unusable existing file."""
+        check_label(label)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or emb.shape[0] == 0 or not np.all(np.isfinite(emb)):
+            raise StoreError("refusing to store embeddings that are empty or not finite")
+        try:
+            template = self.load(user)
+        except NotEnrolled:
+            template = Template(user=user, model_sha256=self.model_sha256, dim=emb.shape[1])
+        except TemplateError as exc:
+            raise TemplateError(
+                f"{exc}; refusing to overwrite it. Inspect it, or remove it with "
+                f"'faceunlock clear --user {user}' and enrol again"
+            ) from None
+        if emb.shape[1] != template.dim:
+            raise StoreError(f"embedding size {emb.shape[1]} does not match the template's {template.dim}")
+        template.enrolments = [e for e in template.enrolments if e.label != label]
+        template.enrolments.append(Enrolment(label=label, created=now_iso(), embeddings=emb))
+        if sum(len(e.embeddings) for e in template.enrolments) > MAX_EMBEDDINGS:
+            raise StoreError(f"too many embeddings for user {user!r} (limit {MAX_EMBEDDINGS})")
+        template.updated = now_iso()
+        self.save(template)
+        return template
+
+    def remove(self, user: str, label: str) -> Template | None:
+        """Remove one enrolment; deletes the file when it was the last. Returns what is left."""
+        template = self.load(user)
+        if label not in template.labels():
+            raise StoreError(f"user {user!r} has no enrolment labelled {label!r}")
+        template.enrolments = [e for e in template.enrolments if e.label != label]
+        if not template.enrolments:
+            self.clear(user)
+            return None
+        template.updated = now_iso()
+        self.save(template)
+        return template
+
+    def clear(self, user: str) -> bool:
+        """Delete a user's template file, valid or not. Returns whether one existed."""
+        path = self.path_for(user)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
