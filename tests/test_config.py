@@ -1,0 +1,67 @@
+"""Config loading: defaults, overrides, and errors that name the key."""
+
+import pytest
+
+from faceunlock import config
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_are_safe():
+    cfg = config.Config()
+    assert cfg.verify.security_level == "balanced"
+    assert cfg.verify.consecutive >= 2
+    assert cfg.store.path == "/var/lib/faceunlock"
+
+
+def test_valid_file(tmp_path):
+    cfg = config.load(write(tmp_path, '[verify]\ntimeout = 3\nsecurity_level = "strict"\n[camera]\nsource = "/dev/video2"\n'))
+    assert cfg.verify.timeout == 3.0 and isinstance(cfg.verify.timeout, float)
+    assert cfg.verify.security_level == "strict"
+    assert cfg.camera.source == "/dev/video2"
+    assert cfg.enroll.frames == 10
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[verify]\ntimeout = -1\n", r"verify.timeout: -1.0 is out of range"),
+        ("[verify]\nconsecutive = 0\n", r"verify.consecutive: 0 is out of range"),
+        ('[verify]\nsecurity_level = "lax"\n', r"verify.security_level: 'lax' is not one of"),
+        ('[verify]\ntimeout = "soon"\n', r"verify.timeout: expected float, got str"),
+        ("[verify]\nconsecutive = 2.5\n", r"verify.consecutive: expected int, got float"),
+        ("[verify]\nconsecutive = true\n", r"verify.consecutive: expected int, got bool"),
+        ("[verify]\ntimeout = nan\n", r"verify.timeout: must be a finite number"),
+        ("[verify]\ncertainty = 3\n", r"\[verify\] unknown key\(s\): certainty"),
+        ("[howdy]\nx = 1\n", r"unknown section\(s\): howdy"),
+        ("verify = 3\n", r"\[verify\] must be a table"),
+        ("[verify\n", r"not valid TOML"),
+        ('[camera]\nsource = ""\n', r"camera.source: must be a non-empty string"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(write(tmp_path, text))
+
+
+def test_missing_explicit_file(tmp_path):
+    with pytest.raises(config.ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_not_utf8(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(config.ConfigError, match="cannot read config file"):
+        config.load(p)
+
+
+def test_command_line_overrides_are_validated():
+    cfg = config.replace(config.Config(), "verify", timeout=2, security_level=None)
+    assert cfg.verify.timeout == 2.0 and cfg.verify.security_level == "balanced"
+    with pytest.raises(config.ConfigError, match="verify.timeout"):
+        config.replace(config.Config(), "verify", timeout=0)
