@@ -1,0 +1,46 @@
+"""`faceunlock enroll`: capture good frames of one face and store their embeddings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from faceunlock.commands.common import load_config, make_pipeline, open_camera, open_store
+from faceunlock.enroll import capture
+from faceunlock.model import load_card
+from faceunlock.store import check_label, check_user
+
+
+def run(args: argparse.Namespace) -> int:
+    check_user(args.user)
+    check_label(args.label)
+    cfg = load_config(args)
+    card = load_card()
+    store = open_store(cfg, card)
+    if store.exists(args.user):
+        store.load(args.user)
+    pipeline = make_pipeline(cfg, card, args.threads)
+    wanted = cfg.enroll.frames
+    last = [None]
+
+    def progress(kept: int, total: int, hint: str | None) -> None:
+        if hint and hint != last[0]:
+            print(f"\r  {hint:<72}", file=sys.stderr)
+        last[0] = hint
+        bar = "#" * kept + "." * (total - kept)
+        print(f"\r  capturing [{bar}] {kept}/{total}", end="", file=sys.stderr, flush=True)
+
+    print(f"Enrolling {args.user}: look at the camera ({cfg.camera.source})", file=sys.stderr)
+    with open_camera(cfg) as source:
+        try:
+            embeddings = capture(
+                pipeline, source.frames(), wanted, cfg.verify, cfg.enroll.timeout, progress
+            )
+        finally:
+            print(file=sys.stderr)
+    template = store.add(args.user, args.label, embeddings)
+    print(
+        f"enrolled {args.user} ({args.label}): {len(embeddings)} embeddings; "
+        f"{len(template.enrolments)} enrolment(s) in {store.path_for(args.user)}"
+    )
+    return 0

@@ -1,0 +1,27 @@
+"""`faceunlock list|remove|clear`: inspect and delete enrolments."""
+
+from __future__ import annotations
+
+import argparse
+
+from faceunlock.commands.common import load_config, open_store
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_store(load_config(args))
+    if args.command == "list":
+        template = store.load(args.user)
+        print(f"user {args.user}: {len(template.enrolments)} enrolment(s), updated {template.updated}")
+        for e in template.enrolments:
+            print(f"  {e.label:<20} {len(e.embeddings):>3} embeddings  created {e.created}")
+        return 0
+    if args.command == "remove":
+        left = store.remove(args.user, args.label)
+        remaining = 0 if left is None else len(left.enrolments)
+        print(f"removed enrolment {args.label!r} of {args.user}; {remaining} left")
+        return 0
+    if store.clear(args.user):
+        print(f"removed all enrolments of {args.user}")
+        return 0
+    print(f"user {args.user} had no enrolments")
+    return 1

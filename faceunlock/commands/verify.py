@@ -1,0 +1,47 @@
+"""`faceunlock verify`: scan frames and decide whether the enrolled user is in view."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from faceunlock.cli import describe
+from faceunlock.commands.common import load_config, make_pipeline, open_camera, open_store
+from faceunlock.model import load_card
+from faceunlock.store import NotEnrolled
+from faceunlock.verify import Decision, scan
+
+
+def decide(args: argparse.Namespace, started: float) -> Decision:
+    """Run one verification; every failure becomes a non-match Decision with its reason."""
+    try:
+        cfg = load_config(args)
+        card = load_card()
+        threshold = card.threshold(cfg.verify.security_level)
+        template = open_store(cfg, card).load(args.user)
+        pipeline = make_pipeline(cfg, card, args.threads)
+        with open_camera(cfg) as source:
+            return scan(pipeline, source.frames(), args.user, template.anchors(), threshold, cfg.verify)
+    except NotEnrolled as exc:
+        kind, reason = "not-enrolled", str(exc)
+    except Exception as exc:  # noqa: BLE001  (fail closed: any error is a non-match)
+        kind, reason = "error", describe(exc)
+    return Decision(
+        user=args.user, decision=kind, elapsed_ms=(time.monotonic() - started) * 1e3, reason=reason
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    decision = decide(args, started)
+    if args.json:
+        print(json.dumps(decision.as_dict()))
+    else:
+        distance = "-" if decision.distance is None else f"{decision.distance:.3f}"
+        print(
+            f"{decision.decision}: {decision.reason} "
+            f"(distance {distance}, threshold {decision.threshold}, frames {decision.frames}, "
+            f"{decision.elapsed_ms:.0f} ms)"
+        )
+    return 0 if decision.matched else 1

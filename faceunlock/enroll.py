@@ -1,0 +1,69 @@
+"""Enrolment: capture N good frames (exactly one face, big and sharp enough) and embed them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from faceunlock.config import VerifyConfig
+from faceunlock.pipeline import FrameResult, Pipeline
+
+GUIDANCE = {
+    "no-face": "no face found: look straight at the camera",
+    "multiple": "several faces in view: only the person enrolling should be visible",
+    "small": "face too small: move closer to the camera",
+    "blurry": "image too blurry: hold still",
+}
+
+
+class EnrollError(Exception):
+    """Enrolment could not collect enough usable frames."""
+
+
+def frame_problem(result: FrameResult, policy: VerifyConfig) -> str | None:
+    """Why a frame is not good enough to enrol from, or None."""
+    if result.face is None:
+        return "no-face"
+    if result.detection.multiple:
+        return "multiple"
+    if result.face.size < policy.min_face_size:
+        return "small"
+    if result.sharpness < policy.min_sharpness:
+        return "blurry"
+    return None
+
+
+def capture(
+    pipeline: Pipeline,
+    frames: Iterable[np.ndarray],
+    wanted: int,
+    policy: VerifyConfig,
+    timeout: float,
+    progress: Callable[[int, int, str | None], None] | None = None,
+) -> np.ndarray:
+    """Collect `wanted` embeddings of good frames; raise EnrollError naming what went wrong."""
+    deadline = time.monotonic() + timeout
+    kept: list[np.ndarray] = []
+    problems: dict[str, int] = {}
+    seen = 0
+    for rgb in frames:
+        seen += 1
+        result = pipeline.analyse(rgb)
+        problem = frame_problem(result, policy)
+        if problem is None:
+            kept.append(result.embedding)
+        else:
+            problems[problem] = problems.get(problem, 0) + 1
+        if progress:
+            progress(len(kept), wanted, GUIDANCE.get(problem) if problem else None)
+        if len(kept) >= wanted or time.monotonic() >= deadline:
+            break
+    if len(kept) >= wanted:
+        return np.stack(kept).astype(np.float32)
+    if seen == 0:
+        raise EnrollError("the source gave no usable frame (all black, too dark, or empty)")
+    worst = max(problems, key=problems.get) if problems else None
+    hint = f"; most frames were rejected because: {GUIDANCE[worst]}" if worst else ""
+    raise EnrollError(f"got {len(kept)} of {wanted} usable frames from {seen} frames{hint}")

@@ -1,0 +1,66 @@
+"""The per-frame pipeline: detect, pick a face, align it, embed it, with timings per stage."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faceunlock.config import Config
+from faceunlock.model import ModelCard, ModelError
+from faceunlock.vision.align import align, sharpness
+from faceunlock.vision.detect import Detection, Detector, Face
+
+
+@dataclass
+class FrameResult:
+    """What one frame gave: all detections, the chosen face, its chip and embedding."""
+
+    detection: Detection
+    face: Face | None = None
+    chip: np.ndarray | None = None
+    sharpness: float = 0.0
+    embedding: np.ndarray | None = None
+    ms: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Detector and embedder, loaded once and kept warm."""
+
+    def __init__(self, cfg: Config, card: ModelCard, threads: int | None = 2):
+        from faceunlock.vision.embed import Embedder
+
+        self.card = card
+        self.detector = Detector(
+            min_face_size=cfg.detector.min_face_size,
+            max_side=cfg.detector.max_side or None,
+            threads=threads,
+        )
+        self.embedder = Embedder(path=card.weights, flip=card.flip, threads=threads)
+        if self.embedder.fingerprint != card.sha256:
+            raise ModelError(
+                f"weights {card.weights} have sha256 {self.embedder.fingerprint}, "
+                f"but model card {card.name} expects {card.sha256}"
+            )
+
+    @property
+    def fingerprint(self) -> str:
+        return self.embedder.fingerprint
+
+    def analyse(self, rgb: np.ndarray, pick=None) -> FrameResult:
+        """Detect faces, choose one (largest by default), align and embed it."""
+        t0 = time.perf_counter()
+        detection = self.detector.detect(rgb)
+        t1 = time.perf_counter()
+        result = FrameResult(detection=detection, ms={"detect": (t1 - t0) * 1e3})
+        face = (pick or Detection.largest)(detection)
+        if face is None:
+            return result
+        chip = align(rgb, face.landmarks)
+        t2 = time.perf_counter()
+        result.face, result.chip, result.sharpness = face, chip, sharpness(chip)
+        result.embedding = self.embedder.embed(chip)[0]
+        t3 = time.perf_counter()
+        result.ms.update(align=(t2 - t1) * 1e3, embed=(t3 - t2) * 1e3)
+        return result

@@ -1,0 +1,1 @@
+"""Triplet-loss training and evaluation: LFW protocol, metrics, face sets."""

@@ -1,0 +1,155 @@
+"""Run the project's own pipeline over a list of image files: landmarks (cached), chips, embeddings.
+
+Detection is the slow stage, so its result, five landmarks per image, is cached
+on disk keyed by the detector settings; alignment is cheap and is redone from
+the cached landmarks. Images where no face is found get the median landmarks
+of the detected images (scaled to the image size), and are counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from faceunlock.camera import read_image
+from faceunlock.vision.align import TEMPLATE, align
+from faceunlock.vision.detect import Detection, Detector, Face
+
+
+def pick_central(detection: Detection) -> Face | None:
+    """The face nearest the image centre (LFW's labelled face is the central one)."""
+    if not detection.faces:
+        return None
+    h, w = detection.image_shape[:2]
+    centre = np.array([w / 2, h / 2])
+    return min(detection.faces, key=lambda f: float(np.linalg.norm(np.asarray(f.center) - centre)))
+
+
+PICKERS: dict[str, Callable[[Detection], Face | None]] = {
+    "central": pick_central,
+    "largest": Detection.largest,
+}
+
+
+@dataclass
+class Landmarks:
+    """Five landmarks per image, whether they were detected, and image sizes."""
+
+    names: list[str]
+    points: np.ndarray
+    detected: np.ndarray
+    sizes: np.ndarray
+    detect_ms: list[float] = field(default_factory=list)
+    decode_ms: list[float] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [n for n, ok in zip(self.names, self.detected, strict=True) if not ok]
+
+
+def cache_key(detector: Detector, pick: str) -> str:
+    settings = {
+        "min_face_size": detector.min_face_size,
+        "thresholds": list(detector.thresholds),
+        "scale_factor": detector.scale_factor,
+        "max_side": detector.max_side,
+        "pick": pick,
+        "v": 1,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def detect_all(
+    root: Path,
+    names: list[str],
+    detector: Detector,
+    pick: str = "largest",
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Landmarks:
+    """Landmarks for every image (relative names under root), from the cache where possible."""
+    cached: dict[str, tuple[np.ndarray, bool, np.ndarray]] = {}
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"landmarks-{cache_key(detector, pick)}.npz"
+        if cache_file.exists():
+            with np.load(cache_file, allow_pickle=False) as z:
+                rows = zip(z["names"].tolist(), z["points"], z["detected"], z["sizes"], strict=True)
+                cached = {n: (p, bool(d), s) for n, p, d, s in rows}
+    chooser = PICKERS[pick]
+    points = np.zeros((len(names), 5, 2), np.float32)
+    detected = np.zeros(len(names), bool)
+    sizes = np.zeros((len(names), 2), np.int32)
+    result = Landmarks(list(names), points, detected, sizes)
+    todo = [i for i, n in enumerate(names) if n not in cached]
+    for i, n in enumerate(names):
+        if n in cached:
+            points[i], detected[i], sizes[i] = cached[n]
+    for i in tqdm(todo, desc="detect", unit="img", disable=not progress or not todo):
+        t0 = time.perf_counter()
+        rgb = read_image(Path(root) / names[i])
+        t1 = time.perf_counter()
+        face = chooser(detector.detect(rgb))
+        result.detect_ms.append((time.perf_counter() - t1) * 1e3)
+        result.decode_ms.append((t1 - t0) * 1e3)
+        sizes[i] = rgb.shape[1], rgb.shape[0]
+        if face is not None:
+            points[i], detected[i] = face.landmarks, True
+    if cache_file is not None and todo:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        merged = {n: (points[i], detected[i], sizes[i]) for i, n in enumerate(names)}
+        for n, v in cached.items():
+            merged.setdefault(n, v)
+        keys = sorted(merged)
+        tmp = cache_file.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            names=np.array(keys),
+            points=np.stack([merged[k][0] for k in keys]),
+            detected=np.array([merged[k][1] for k in keys]),
+            sizes=np.stack([merged[k][2] for k in keys]),
+        )
+        tmp.replace(cache_file)
+    fill_missing(result)
+    return result
+
+
+def fill_missing(marks: Landmarks) -> None:
+    """Give undetected images the median landmarks of detected ones, in relative image coordinates."""
+    if marks.detected.all():
+        return
+    if not marks.detected.any():
+        centre = TEMPLATE / 150.0
+        relative = 0.3 + 0.4 * centre
+    else:
+        rel = marks.points[marks.detected] / marks.sizes[marks.detected][:, None, :]
+        relative = np.median(rel, axis=0)
+    for i in np.flatnonzero(~marks.detected):
+        marks.points[i] = relative * marks.sizes[i]
+
+
+def embed_all(root: Path, marks: Landmarks, embedder, batch: int = 32, progress: bool = True) -> dict:
+    """Align every image from its landmarks and embed the chips; returns embeddings and timings."""
+    out = np.zeros((len(marks.names), 128), np.float32)
+    align_ms: list[float] = []
+    embed_ms: list[float] = []
+    steps = range(0, len(marks.names), batch)
+    for start in tqdm(steps, desc="embed", unit="batch", disable=not progress):
+        idx = range(start, min(start + batch, len(marks.names)))
+        chips = []
+        for i in idx:
+            rgb = read_image(Path(root) / marks.names[i])
+            t0 = time.perf_counter()
+            chips.append(align(rgb, marks.points[i]))
+            align_ms.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        out[start : start + len(chips)] = embedder.embed(np.stack(chips))
+        embed_ms.extend([(time.perf_counter() - t0) * 1e3 / len(chips)] * len(chips))
+    return {"embeddings": out, "align_ms": align_ms, "embed_ms": embed_ms}

@@ -1,0 +1,181 @@
+"""The decision policy: nearest-anchor distance, threshold, consecutive frames of one tracked face.
+
+A scan reads frames until the same tracked face has matched in ``consecutive``
+frames in a row, until the source ends, or until the deadline. Every error is a
+non-match: the caller maps anything but ``match`` to "fall through".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from faceunlock.config import VerifyConfig
+from faceunlock.pipeline import FrameResult, Pipeline
+from faceunlock.vision.detect import Face
+
+DECISIONS = ("match", "no-match", "no-face", "timeout", "not-enrolled", "error")
+TRACK_MIN_IOU = 0.3
+
+
+@dataclass
+class Decision:
+    """The outcome of one scan, with the reason and what was seen."""
+
+    user: str
+    decision: str
+    distance: float | None = None
+    threshold: float | None = None
+    frames: int = 0
+    elapsed_ms: float = 0.0
+    reason: str = ""
+    judged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def matched(self) -> bool:
+        return self.decision == "match"
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["elapsed_ms"] = round(self.elapsed_ms, 1)
+        if self.distance is not None:
+            out["distance"] = round(float(self.distance), 4)
+        return out
+
+
+def nearest_distance(anchors: np.ndarray, embedding: np.ndarray) -> float:
+    """Euclidean distance from an embedding to the closest enrolled anchor."""
+    if anchors.ndim != 2 or len(anchors) == 0:
+        raise ValueError("no enrolled anchors")
+    d = np.linalg.norm(anchors - embedding[None, :], axis=1)
+    value = float(d.min())
+    if not np.isfinite(value):
+        raise ValueError("distance is not finite")
+    return value
+
+
+def iou(a: Face, b: Face) -> float:
+    ax1, ay1, ax2, ay2 = a.box
+    bx1, by1, bx2, by2 = b.box
+    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+    inter = iw * ih
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def usable_face(result: FrameResult, policy: VerifyConfig) -> str | None:
+    """Why this frame's face cannot be judged, or None if it can."""
+    if result.face is None:
+        return "no-face"
+    if result.detection.multiple and policy.multiple_faces == "reject":
+        return "multiple"
+    if result.face.size < policy.min_face_size:
+        return "small"
+    if result.sharpness < policy.min_sharpness:
+        return "blurry"
+    return None
+
+
+class Scan:
+    """Accumulates frames of one scan and decides."""
+
+    def __init__(self, user: str, anchors: np.ndarray, threshold: float, policy: VerifyConfig):
+        self.user = user
+        self.anchors = anchors
+        self.threshold = threshold
+        self.policy = policy
+        self.frames = 0
+        self.judged = 0
+        self.best: float | None = None
+        self.streak = 0
+        self.last_face: Face | None = None
+        self.skipped: dict[str, int] = {}
+
+    def feed(self, result: FrameResult) -> bool:
+        """Take one analysed frame; return True once the match rule is met."""
+        self.frames += 1
+        why = usable_face(result, self.policy)
+        if why is not None:
+            self.skipped[why] = self.skipped.get(why, 0) + 1
+            self.streak, self.last_face = 0, None
+            return False
+        self.judged += 1
+        distance = nearest_distance(self.anchors, result.embedding)
+        self.best = distance if self.best is None else min(self.best, distance)
+        same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
+        if distance < self.threshold:
+            self.streak = self.streak + 1 if same_track or self.streak == 0 else 1
+        else:
+            self.streak = 0
+        self.last_face = result.face
+        return self.streak >= self.policy.consecutive
+
+    def decision(self, matched: bool, timed_out: bool, started: float) -> Decision:
+        if matched:
+            kind = "match"
+            reason = f"{self.policy.consecutive} consecutive frames of one face under the threshold"
+        elif self.judged:
+            kind = "no-match"
+            reason = self.no_match_reason()
+        elif self.frames:
+            kind = "no-face"
+            reason = "no usable face in view" + self.skip_summary()
+        elif timed_out:
+            kind = "timeout"
+            reason = "no frame arrived before the deadline"
+        else:
+            kind = "no-face"
+            reason = "the source gave no usable frame"
+        return Decision(
+            user=self.user,
+            decision=kind,
+            distance=self.best,
+            threshold=self.threshold,
+            frames=self.frames,
+            elapsed_ms=(time.monotonic() - started) * 1e3,
+            reason=reason,
+            judged=self.judged,
+            skipped=dict(self.skipped),
+        )
+
+    def no_match_reason(self) -> str:
+        if self.best is not None and self.best < self.threshold:
+            return (
+                f"matched in fewer than {self.policy.consecutive} consecutive frames of one face"
+                + self.skip_summary()
+            )
+        return f"best distance {self.best:.3f} is not under the threshold {self.threshold:.3f}"
+
+    def skip_summary(self) -> str:
+        if not self.skipped:
+            return ""
+        return " (skipped frames: " + ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())) + ")"
+
+
+def scan(
+    pipeline: Pipeline,
+    frames: Iterable[np.ndarray],
+    user: str,
+    anchors: np.ndarray,
+    threshold: float,
+    policy: VerifyConfig,
+    timeout: float | None = None,
+) -> Decision:
+    """Run the decision policy over frames until a match, the end of the source, or the timeout."""
+    started = time.monotonic()
+    deadline = started + (policy.timeout if timeout is None else timeout)
+    state = Scan(user, anchors, threshold, policy)
+    matched = timed_out = False
+    for rgb in frames:
+        if state.feed(pipeline.analyse(rgb)):
+            matched = True
+            break
+        if time.monotonic() >= deadline:
+            timed_out = True
+            break
+    return state.decision(matched, timed_out, started)
