@@ -1,80 +1,18 @@
-"""`faceunlock eval lfw`: the LFW pairs protocol through the full pipeline (detect, align, embed)."""
+"""`faceunlock eval lfw|folder`: accuracy and error rates through the full pipeline."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from faceunlock.model import DEFAULT_MODEL, load_card
-from faceunlock.training.faceset import detect_all, embed_all
-from faceunlock.training.lfw import parse_pairs, ten_fold_accuracy
 
 
-def median(values: list[float]) -> float | None:
-    return round(float(np.median(values)), 2) if values else None
-
-
-def run_lfw(args: argparse.Namespace) -> dict:
-    from faceunlock.vision.detect import Detector
-    from faceunlock.vision.embed import Embedder
-
-    torch.set_num_threads(args.threads)
-    root = Path(args.root)
-    if not root.is_dir():
-        raise ValueError(f"LFW root is not a folder: {root}")
-    pairs = parse_pairs(Path(args.pairs))
-    if args.folds:
-        wanted = {f - 1 for f in args.folds}
-        pairs = [p for p in pairs if p.fold in wanted]
-        if not pairs:
-            raise ValueError(f"no pairs in folds {args.folds}")
-    names = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    missing = [n for n in names if not (root / n).is_file()]
-    if missing:
-        raise ValueError(f"{len(missing)} images named in {args.pairs} are missing under {root}, e.g. {missing[0]}")
-    card = load_card(args.model or DEFAULT_MODEL)
-    flip = card.flip if args.flip is None else args.flip
-    started = time.perf_counter()
-    detector = Detector(min_face_size=20, threads=args.threads)
-    marks = detect_all(root, names, detector, pick="central", cache_dir=args.cache)
-    embedder = Embedder(path=card.weights, flip=flip, threads=args.threads)
-    emb = embed_all(root, marks, embedder)
-    index = {n: i for i, n in enumerate(names)}
-    e = emb["embeddings"]
-    a = np.array([index[p.a] for p in pairs])
-    b = np.array([index[p.b] for p in pairs])
-    distances = np.linalg.norm(e[a] - e[b], axis=1)
-    same = np.array([p.same for p in pairs])
-    folds = np.array([p.fold for p in pairs])
-    result = ten_fold_accuracy(distances, same, folds) if len(set(folds)) > 1 else {}
-    result.update(
-        {
-            "benchmark": "lfw",
-            "pairs_file": str(args.pairs),
-            "model": card.name,
-            "flip": flip,
-            "pairs": {"genuine": int(same.sum()), "impostor": int((~same).sum())},
-            "images": len(names),
-            "no_face": {
-                "count": len(marks.missing),
-                "images": marks.missing,
-                "handling": "aligned with the median landmarks of the detected images (LFW faces are centred)",
-            },
-            "stage_ms_median": {
-                "decode": median(marks.decode_ms),
-                "detect": median(marks.detect_ms),
-                "align": median(emb["align_ms"]),
-                "embed": median(emb["embed_ms"]),
-            },
-            "wall_s": round(time.perf_counter() - started, 1),
-        }
-    )
-    return result
+def fmt_rate(x: float) -> str:
+    return f"{100 * x:.3f}%"
 
 
 def report(result: dict) -> None:
@@ -84,7 +22,24 @@ def report(result: dict) -> None:
             f"(10-fold, threshold chosen on the other 9 folds)"
         )
     p = result["pairs"]
-    print(f"pairs: {p['genuine']} genuine, {p['impostor']} impostor; images: {result['images']}")
+    print(f"pairs: {p['genuine']:,} genuine, {p['impostor']:,} impostor; images: {result['images']:,}")
+    print(f"ROC AUC {result['auc']:.5f}, EER {fmt_rate(result['eer'])}")
+    for k, v in result["tar_at_far"].items():
+        print(f"TAR at FAR {k}: {fmt_rate(v)}")
+    full = result.get("all_pairs")
+    if full:
+        fp = full["pairs"]
+        print(
+            f"all cross-identity pairs: {fp['genuine']:,} genuine, {fp['impostor']:,} impostor; "
+            f"AUC {full['auc']:.5f}, EER {fmt_rate(full['eer'])}"
+        )
+        for k, v in full["tar_at_far"].items():
+            print(f"  TAR at FAR {k}: {fmt_rate(v)} (threshold {full['threshold_at_far'][k]:.4f})")
+    levels = result.get("levels") or (full or {}).get("levels") or {}
+    for level, r in levels.items():
+        print(f"level {level:<8} threshold {r['threshold']:.4f}: FAR {fmt_rate(r['far'])}, FRR {fmt_rate(r['frr'])}")
+    if result.get("impostor_sampled"):
+        print(f"impostor pairs sampled: {p['impostor']:,} of {result['impostor_pairs_total']:,}")
     nf = result["no_face"]
     print(f"no face detected: {nf['count']} image(s); {nf['handling']}")
     for name in nf["images"][:10]:
@@ -96,8 +51,31 @@ def report(result: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_lfw(args)
+    from faceunlock.training.evaluation import evaluate_folder, evaluate_lfw, write_plots
+    from faceunlock.vision.detect import Detector
+    from faceunlock.vision.embed import Embedder
+
+    torch.set_num_threads(args.threads)
+    root = Path(args.root)
+    if not root.is_dir():
+        raise ValueError(f"dataset root is not a folder: {root}")
+    card = load_card(args.model or DEFAULT_MODEL)
+    flip = card.flip if args.flip is None else args.flip
+    embedder = Embedder(path=card.weights, flip=flip, threads=args.threads)
+    cache = Path(args.cache) if args.cache else None
+    if args.benchmark == "lfw":
+        detector = Detector(min_face_size=20, threads=args.threads)
+        result, raw = evaluate_lfw(
+            root, Path(args.pairs), embedder, detector, cache, args.folds, args.all_pairs, card.thresholds
+        )
+    else:
+        detector = Detector(min_face_size=args.min_face_size, threads=args.threads)
+        result, raw = evaluate_folder(root, embedder, detector, cache, card.thresholds, args.max_impostor)
+    result.update({"model": card.name, "flip": flip})
     report(result)
+    if args.plots:
+        for path in write_plots(raw, Path(args.plots), f"{args.benchmark} {root.name}", card.thresholds):
+            print(f"wrote {path}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")
     return 0
