@@ -30,6 +30,16 @@ class ModelCard:
     flip: bool
     thresholds: dict[str, float]
 
+    @property
+    def embedding_id(self) -> str:
+        """What else, besides the weights, shapes an embedding: stored in templates and checked."""
+        from hashlib import sha256
+
+        from faceunlock.vision.align import TEMPLATE
+
+        template = sha256(TEMPLATE.tobytes()).hexdigest()[:12]
+        return f"{self.name};flip={int(self.flip)};align={template}"
+
     def threshold(self, level: str) -> float:
         try:
             return self.thresholds[level]

@@ -76,6 +76,7 @@ class Template:
 
     user: str
     model_sha256: str
+    embedding: str = ""
     dim: int = 128
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
@@ -103,6 +104,7 @@ def encode(template: Template) -> bytes:
         "version": VERSION,
         "user": template.user,
         "model_sha256": template.model_sha256,
+        "embedding": template.embedding,
         "dim": template.dim,
         "created": template.created,
         "updated": template.updated,
@@ -128,7 +130,7 @@ def is_finite_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def decode(data: bytes, path: Path, user: str, model_sha256: str) -> Template:
+def decode(data: bytes, path: Path, user: str, model_sha256: str, embedding: str = "") -> Template:
     """Parse and validate a template file's bytes; raise TemplateError naming the problem."""
     try:
         body = json.loads(data.decode("utf-8"), parse_constant=lambda c: float("nan"))
@@ -149,6 +151,11 @@ def decode(data: bytes, path: Path, user: str, model_sha256: str) -> Template:
         body.get("model_sha256") == model_sha256,
         path,
         "made with a different model (fingerprint mismatch); re-enrol with the current model",
+    )
+    expect(
+        body.get("embedding") == embedding,
+        path,
+        f"made with embedding settings {body.get('embedding')!r}, not {embedding!r}; re-enrol",
     )
     dim = body.get("dim")
     expect(isinstance(dim, int) and 1 <= dim <= 4096, path, f"bad embedding size {dim!r}")
@@ -185,6 +192,7 @@ def decode(data: bytes, path: Path, user: str, model_sha256: str) -> Template:
     return Template(
         user=user,
         model_sha256=model_sha256,
+        embedding=embedding,
         dim=dim,
         created=str(body.get("created", "")),
         updated=str(body.get("updated", "")),
@@ -195,9 +203,10 @@ def decode(data: bytes, path: Path, user: str, model_sha256: str) -> Template:
 class TemplateStore:
     """A directory (mode 0700) of per-user template files (mode 0600)."""
 
-    def __init__(self, root: Path | str = DEFAULT_STORE, model_sha256: str = ""):
+    def __init__(self, root: Path | str = DEFAULT_STORE, model_sha256: str = "", embedding: str = ""):
         self.root = Path(root)
         self.model_sha256 = model_sha256
+        self.embedding = embedding
 
     def path_for(self, user: str) -> Path:
         return self.root / f"{check_user(user)}.json"
@@ -240,7 +249,7 @@ class TemplateStore:
         with os.fdopen(fd, "rb") as fh:
             self.check_file_safety(path, os.fstat(fh.fileno()))
             data = fh.read(MAX_FILE_BYTES + 1)
-        return decode(data, path, user, self.model_sha256)
+        return decode(data, path, user, self.model_sha256, self.embedding)
 
     def save(self, template: Template) -> Path:
         """Write a template atomically: temporary file, fsync, rename, fsync the directory."""
@@ -275,7 +284,9 @@ class TemplateStore:
         try:
             template = self.load(user)
         except NotEnrolled:
-            template = Template(user=user, model_sha256=self.model_sha256, dim=emb.shape[1])
+            template = Template(
+                user=user, model_sha256=self.model_sha256, embedding=self.embedding, dim=emb.shape[1]
+            )
         except TemplateError as exc:
             raise TemplateError(
                 f"{exc}; refusing to overwrite it. Inspect it, or remove it with "

@@ -107,7 +107,9 @@ def test_decompression_bomb_and_huge_file(tmp_path):
     side = 30000
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
     rows = zlib.compress(b"\0" * (side + 1) * 64)
-    bomb = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+    bomb = (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+    )
     (tmp_path / "bomb.png").write_bytes(bomb)
     with pytest.raises(SourceUnreadable, match="over 40000000 pixels"):
         read_image(tmp_path / "bomb.png")

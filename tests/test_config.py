@@ -19,7 +19,11 @@ def test_defaults_are_safe():
 
 
 def test_valid_file(tmp_path):
-    cfg = config.load(write(tmp_path, '[verify]\ntimeout = 3\nsecurity_level = "strict"\n[camera]\nsource = "/dev/video2"\n'))
+    cfg = config.load(
+        write(
+            tmp_path, '[verify]\ntimeout = 3\nsecurity_level = "strict"\n[camera]\nsource = "/dev/video2"\n'
+        )
+    )
     assert cfg.verify.timeout == 3.0 and isinstance(cfg.verify.timeout, float)
     assert cfg.verify.security_level == "strict"
     assert cfg.camera.source == "/dev/video2"
@@ -65,3 +69,14 @@ def test_command_line_overrides_are_validated():
     assert cfg.verify.timeout == 2.0 and cfg.verify.security_level == "balanced"
     with pytest.raises(config.ConfigError, match="verify.timeout"):
         config.replace(config.Config(), "verify", timeout=0)
+
+
+def test_example_config_documents_the_defaults():
+    example = config.load(config_example())
+    assert example == config.Config()
+
+
+def config_example():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "docs" / "config.example.toml"

@@ -137,6 +137,13 @@ def test_foreign_model_is_refused(store, tmp_path):
         other.load("erin")
 
 
+def test_other_embedding_settings_are_refused(store):
+    store.add("erin", "default", embeddings())
+    other = TemplateStore(store.root, model_sha256=MODEL, embedding="dlib-resnet-v1;flip=1;align=x")
+    with pytest.raises(TemplateError, match="made with embedding settings ''"):
+        other.load("erin")
+
+
 def test_template_of_another_user_is_refused(store):
     store.add("frank", "default", embeddings())
     os.rename(store.path_for("frank"), store.path_for("grace"))

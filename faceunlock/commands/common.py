@@ -24,7 +24,7 @@ def load_config(args: argparse.Namespace) -> config_mod.Config:
 
 def open_store(cfg: config_mod.Config, card: ModelCard | None = None) -> TemplateStore:
     card = card or load_card()
-    return TemplateStore(cfg.store.path, model_sha256=card.sha256)
+    return TemplateStore(cfg.store.path, model_sha256=card.sha256, embedding=card.embedding_id)
 
 
 def open_camera(cfg: config_mod.Config):

@@ -33,9 +33,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Enrolling {args.user}: look at the camera ({cfg.camera.source})", file=sys.stderr)
     with open_camera(cfg) as source:
         try:
-            embeddings = capture(
-                pipeline, source.frames(), wanted, cfg.verify, cfg.enroll.timeout, progress
-            )
+            embeddings = capture(pipeline, source.frames(), wanted, cfg.verify, cfg.enroll.timeout, progress)
         finally:
             print(file=sys.stderr)
     template = store.add(args.user, args.label, embeddings)

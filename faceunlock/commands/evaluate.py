@@ -37,7 +37,8 @@ def report(result: dict) -> None:
             print(f"  TAR at FAR {k}: {fmt_rate(v)} (threshold {full['threshold_at_far'][k]:.4f})")
     levels = result.get("levels") or (full or {}).get("levels") or {}
     for level, r in levels.items():
-        print(f"level {level:<8} threshold {r['threshold']:.4f}: FAR {fmt_rate(r['far'])}, FRR {fmt_rate(r['frr'])}")
+        far, frr = fmt_rate(r["far"]), fmt_rate(r["frr"])
+        print(f"level {level:<8} threshold {r['threshold']:.4f}: FAR {far}, FRR {frr}")
     if result.get("impostor_sampled"):
         print(f"impostor pairs sampled: {p['impostor']:,} of {result['impostor_pairs_total']:,}")
     nf = result["no_face"]

@@ -61,7 +61,7 @@ def cache_key(detector: Detector, pick: str) -> str:
         "scale_factor": detector.scale_factor,
         "max_side": detector.max_side,
         "pick": pick,
-        "v": 1,
+        "v": 2,
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 

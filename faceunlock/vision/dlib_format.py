@@ -94,9 +94,7 @@ class Reader:
 
     def take(self, n: int, what: str) -> memoryview:
         if n < 0 or self.pos + n > len(self.data):
-            raise self.fail(
-                f"truncated file: {what} needs {n} bytes, {len(self.data) - self.pos} left"
-            )
+            raise self.fail(f"truncated file: {what} needs {n} bytes, {len(self.data) - self.pos} left")
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
@@ -191,9 +189,7 @@ def _conv(r: Reader, start: int) -> Conv:
     if rest or k <= 0:
         raise r.fail(f"con_4: {flat.size} parameters do not fit {n} filters of {nr}x{nc}", start)
     if w_alias != (n, k, nr, nc) or math.prod(b_alias) != n:
-        raise r.fail(
-            f"con_4: aliases {w_alias} {b_alias} disagree with ({n}, {k}, {nr}, {nc})", start
-        )
+        raise r.fail(f"con_4: aliases {w_alias} {b_alias} disagree with ({n}, {k}, {nr}, {nc})", start)
     weight = flat[: n * k * nr * nc].reshape(n, k, nr, nc)
     return Conv(weight, flat[n * k * nr * nc :].copy(), stride, pad)
 
@@ -294,9 +290,7 @@ def parse(data: bytes) -> DlibResNet:
         raise DlibFormatError("the first layer must be con_4 and the last fc_2")
     for conv, aff in zip(net.convs, net.affines, strict=True):
         if conv.bias.size != aff.gamma.size:
-            raise DlibFormatError(
-                f"affine of {aff.gamma.size} channels after a conv of {conv.bias.size}"
-            )
+            raise DlibFormatError(f"affine of {aff.gamma.size} channels after a conv of {conv.bias.size}")
     return net
 
 

@@ -211,8 +211,7 @@ class Embedder:
             chips = chips[None]
         if chips.dtype != np.uint8 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
             raise ValueError(
-                f"chips must be uint8 (N, {CHIP_SIZE}, {CHIP_SIZE}, 3) RGB, "
-                f"got {chips.dtype} {chips.shape}"
+                f"chips must be uint8 (N, {CHIP_SIZE}, {CHIP_SIZE}, 3) RGB, got {chips.dtype} {chips.shape}"
             )
         out = np.empty((len(chips), EMBEDDING_DIM), dtype=np.float32)
         with torch.inference_mode():

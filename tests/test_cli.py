@@ -1,0 +1,196 @@
+"""The `faceunlock` command end to end on real video and real faces, and on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceunlock.cli import main
+
+FPS = 30
+
+
+@pytest.fixture(scope="module")
+def video_frames(video_dir, tmp_path_factory):
+    """live-person-a.webm split into its first 2 seconds (enrolment) and the rest (verification)."""
+    root = tmp_path_factory.mktemp("frames")
+    first, rest = root / "first2s", root / "rest"
+    first.mkdir()
+    rest.mkdir()
+    cap = cv2.VideoCapture(str(video_dir / "live-person-a.webm"))
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        cv2.imwrite(str((first if i < 2 * FPS else rest) / f"frame{i:04d}.png"), frame)
+        i += 1
+    assert i == 214
+    return first, rest
+
+
+@pytest.fixture(scope="module")
+def enrolled(video_frames, tmp_path_factory):
+    store = tmp_path_factory.mktemp("store") / "templates"
+    first, _ = video_frames
+    assert main(["enroll", "--user", "alice", "--source", str(first), "--store", str(store)]) == 0
+    return store
+
+
+def verify(capsys, store, source, user="alice", extra=()):
+    code = main(["verify", "--user", user, "--source", str(source), "--store", str(store), "--json", *extra])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    result = json.loads(out[0])
+    for key in ("user", "decision", "distance", "threshold", "frames", "elapsed_ms", "reason"):
+        assert key in result
+    assert (code == 0) == (result["decision"] == "match")
+    return code, result
+
+
+def test_enrolment_file(enrolled):
+    path = enrolled / "alice.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(enrolled.stat().st_mode & 0o777) == "0o700"
+    raw = json.loads(path.read_text())
+    assert len(raw["enrolments"][0]["embeddings"]) == 10
+
+
+def test_live_frames_not_used_for_enrolment_match(enrolled, video_frames, capsys):
+    _, rest = video_frames
+    code, result = verify(capsys, enrolled, rest)
+    assert result["decision"] == "match" and code == 0
+    assert result["distance"] < result["threshold"]
+
+
+def test_twenty_other_people_do_not_match(enrolled, lfw_dir, capsys):
+    people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[::250][:20]
+    assert len(people) == 20
+    for person in people:
+        photo = sorted(person.glob("*.jpg"))[0]
+        code, result = verify(capsys, enrolled, photo)
+        assert code == 1 and result["decision"] == "no-match", (person.name, result)
+        assert result["distance"] >= result["threshold"], (person.name, result)
+
+
+def test_other_people_as_a_video_stream_do_not_match(enrolled, lfw_dir, tmp_path, capsys):
+    """Many frames of another person's face: the consecutive-frames rule cannot rescue an impostor."""
+    photo = sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[0]
+    for i in range(6):
+        (tmp_path / f"f{i}.jpg").write_bytes(photo.read_bytes())
+    code, result = verify(capsys, enrolled, tmp_path)
+    assert result["decision"] == "no-match" and result["judged"] == 6
+
+
+def test_list_remove_clear(enrolled, video_frames, tmp_path, capsys):
+    store = tmp_path / "s"
+    first, _ = video_frames
+    assert (
+        main(["enroll", "--user", "bob", "--source", str(first), "--store", str(store), "--frames", "3"]) == 0
+    )
+    assert main(["list", "--user", "bob", "--store", str(store)]) == 0
+    assert "default" in capsys.readouterr().out
+    assert main(["remove", "--user", "bob", "--label", "nope", "--store", str(store)]) == 1
+    assert "no enrolment labelled 'nope'" in capsys.readouterr().err
+    assert main(["clear", "--user", "bob", "--store", str(store)]) == 0
+    code, result = verify(capsys, store, first, user="bob")
+    assert result["decision"] == "not-enrolled"
+
+
+def test_enrol_with_no_usable_face_fails_clearly(tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i}.png"), rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    store = tmp_path / "s"
+    assert main(["enroll", "--user", "carol", "--source", str(frames), "--store", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert "got 0 of 10 usable frames" in err and "no face found" in err
+    assert not (store / "carol.json").exists()
+
+
+def unchanged(store: Path):
+    return {p.name: p.read_bytes() for p in store.iterdir()}
+
+
+def bad_source(kind: str, folder: Path) -> str:
+    """Write one kind of bad source into folder and return its --source value."""
+    if kind == "missing":
+        return str(folder / "missing-dir")
+    if kind == "no-camera":
+        return "/dev/video63"
+    path = folder / {"corrupt": "corrupt.jpg", "empty-video": "empty.webm", "unsupported": "x.gif"}[kind]
+    path.write_bytes({"corrupt": os.urandom(3000), "empty-video": b"", "unsupported": b"GIF89a"}[kind])
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        ("missing", "no such file or folder"),
+        ("no-camera", "no such camera device: /dev/video63"),
+        ("corrupt", "cannot decode image"),
+        ("empty-video", "video file is empty"),
+        ("unsupported", "unsupported source format '.gif'"),
+    ],
+)
+def test_bad_sources_never_match_and_lose_nothing(enrolled, tmp_path, capsys, kind, message):
+    before = unchanged(enrolled)
+    code, result = verify(capsys, enrolled, bad_source(kind, tmp_path))
+    assert code == 1 and result["decision"] == "error"
+    assert message in result["reason"]
+    assert unchanged(enrolled) == before
+
+
+def test_truncated_enrolment_file(enrolled, video_frames, tmp_path, capsys):
+    store = tmp_path / "s"
+    store.mkdir(mode=0o700)
+    data = (enrolled / "alice.json").read_bytes()
+    (store / "alice.json").write_bytes(data[: len(data) // 2])
+    os.chmod(store / "alice.json", 0o600)
+    code, result = verify(capsys, store, video_frames[1])
+    assert code == 1 and result["decision"] == "error"
+    assert "corrupt or truncated" in result["reason"]
+    first, _ = video_frames
+    assert main(["enroll", "--user", "alice", "--source", str(first), "--store", str(store)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (store / "alice.json").read_bytes() == data[: len(data) // 2]
+
+
+def test_bad_config_value(enrolled, video_frames, tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[verify]\nconsecutive = 0\n")
+    code, result = verify(capsys, enrolled, video_frames[1], extra=("--config", str(cfg)))
+    assert code == 1 and result["decision"] == "error"
+    assert "verify.consecutive: 0 is out of range" in result["reason"]
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    """A real process: a missing camera gives a one-line error, exit 1, and no traceback."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "faceunlock.cli",
+            "enroll",
+            "--user",
+            "dave",
+            "--source",
+            "/dev/video62",
+            "--store",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "faceunlock: error: no such camera device: /dev/video62" in proc.stderr
+    assert not (tmp_path / "s" / "dave.json").exists()
