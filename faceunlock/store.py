@@ -275,23 +275,27 @@ class TemplateStore:
             os.close(dfd)
         return path
 
+    def existing(self, user: str) -> Template | None:
+        """The user's valid template, None if there is none; an unusable one is an error, never replaced."""
+        try:
+            return self.load(user)
+        except NotEnrolled:
+            return None
+        except TemplateError as exc:
+            raise TemplateError(
+                f"{exc}; refusing to overwrite it. Inspect it, or remove it with "
+                f"'faceunlock clear --user {user}' and enrol again"
+            ) from None
+
     def add(self, user: str, label: str, embeddings: np.ndarray) -> Template:
         """Add (or replace) one labelled enrolment; refuses to touch an unusable existing file."""
         check_label(label)
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or emb.shape[0] == 0 or not np.all(np.isfinite(emb)):
             raise StoreError("refusing to store embeddings that are empty or not finite")
-        try:
-            template = self.load(user)
-        except NotEnrolled:
-            template = Template(
-                user=user, model_sha256=self.model_sha256, embedding=self.embedding, dim=emb.shape[1]
-            )
-        except TemplateError as exc:
-            raise TemplateError(
-                f"{exc}; refusing to overwrite it. Inspect it, or remove it with "
-                f"'faceunlock clear --user {user}' and enrol again"
-            ) from None
+        template = self.existing(user) or Template(
+            user=user, model_sha256=self.model_sha256, embedding=self.embedding, dim=emb.shape[1]
+        )
         if emb.shape[1] != template.dim:
             raise StoreError(f"embedding size {emb.shape[1]} does not match the template's {template.dim}")
         template.enrolments = [e for e in template.enrolments if e.label != label]

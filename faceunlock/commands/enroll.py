@@ -17,8 +17,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     card = load_card()
     store = open_store(cfg, card)
-    if store.exists(args.user):
-        store.load(args.user)
+    store.existing(args.user)
     pipeline = make_pipeline(cfg, card, args.threads)
     wanted = cfg.enroll.frames
     last = [None]
