@@ -9,42 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from faceunlock.config import VerifyConfig
+from faceunlock.decision import Decision
 from faceunlock.pipeline import FrameResult, Pipeline
 from faceunlock.vision.detect import Face
 
-DECISIONS = ("match", "no-match", "no-face", "timeout", "not-enrolled", "error")
 TRACK_MIN_IOU = 0.3
-
-
-@dataclass
-class Decision:
-    """The outcome of one scan, with the reason and what was seen."""
-
-    user: str
-    decision: str
-    distance: float | None = None
-    threshold: float | None = None
-    frames: int = 0
-    elapsed_ms: float = 0.0
-    reason: str = ""
-    judged: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def matched(self) -> bool:
-        return self.decision == "match"
-
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["elapsed_ms"] = round(self.elapsed_ms, 1)
-        if self.distance is not None:
-            out["distance"] = round(float(self.distance), 4)
-        return out
 
 
 def nearest_distance(anchors: np.ndarray, embedding: np.ndarray) -> float:

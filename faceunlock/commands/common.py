@@ -10,6 +10,15 @@ from faceunlock.model import ModelCard, load_card
 from faceunlock.store import TemplateStore
 
 
+def add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="template directory (default: from config, /var/lib/faceunlock)")
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file (default: /etc/faceunlock/config.toml if present)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+
+
 def load_config(args: argparse.Namespace) -> config_mod.Config:
     """The config file, with --source/--store/--timeout/--frames/--level applied and validated."""
     cfg = config_mod.load(getattr(args, "config", None))

@@ -5,13 +5,34 @@ from __future__ import annotations
 import argparse
 import sys
 
-from faceunlock.commands.common import load_config, make_pipeline, open_camera, open_store
-from faceunlock.enroll import capture
+from faceunlock.commands.common import (
+    add_common,
+    add_store,
+    load_config,
+    make_pipeline,
+    open_camera,
+    open_store,
+)
 from faceunlock.model import load_card
 from faceunlock.store import check_label, check_user
 
 
+def register(sub) -> None:
+    """Add this subcommand's parser."""
+    p = sub.add_parser("enroll", help="capture and store a user's face")
+    p.add_argument("--user", required=True)
+    p.add_argument("--source", help="camera device or index, video, image or folder of images")
+    p.add_argument("--label", default="default", help="name of this enrolment (default: default)")
+    p.add_argument("--frames", type=int, help="good frames to capture (default 10)")
+    p.add_argument("--timeout", type=float, help="seconds to try for (default 30)")
+    add_store(p)
+    add_common(p)
+    p.set_defaults(run=run)
+
+
 def run(args: argparse.Namespace) -> int:
+    from faceunlock.enroll import capture
+
     check_user(args.user)
     check_label(args.label)
     cfg = load_config(args)

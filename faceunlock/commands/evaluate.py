@@ -6,9 +6,35 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from faceunlock.model import DEFAULT_MODEL, load_card
+
+
+def register(sub) -> None:
+    """Add the eval lfw and eval folder parsers."""
+    p = sub.add_parser("eval", help="measure accuracy and error rates on a benchmark")
+    esub = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    e = esub.add_parser("lfw", help="LFW: 10-fold View 2 protocol, plus all cross-identity pairs")
+    e.add_argument("--root", required=True, help="folder of LFW person folders (lfw-deepfunneled)")
+    e.add_argument("--pairs", required=True, help="pairs.txt (View 2) or a View 1 pairs file")
+    e.add_argument("--folds", type=int, nargs="*", help="only these folds (1-based), for a quick check")
+    e.add_argument(
+        "--all-pairs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure TAR at FAR 1e-5 and 1e-6 on every cross-identity pair of the images under --root",
+    )
+    f = esub.add_parser("folder", help="any root/<identity>/<image> dataset: all genuine and impostor pairs")
+    f.add_argument("--root", required=True, help="folder of identity folders")
+    f.add_argument("--min-face-size", type=int, default=20, help="detector minimum face size (pixels)")
+    f.add_argument("--max-impostor", type=int, default=50_000_000, help="sample impostor pairs above this")
+    for bench in (e, f):
+        bench.add_argument("--json", dest="json_out", help="write the results to this JSON file")
+        bench.add_argument("--plots", help="write roc.png and hist.png into this folder")
+        bench.add_argument("--cache", help="folder for cached landmarks and embeddings")
+        bench.add_argument("--model", default=None, help="model card name in models/")
+        bench.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip-average")
+        bench.add_argument("--threads", type=int, default=2)
+        bench.set_defaults(run=run)
 
 
 def fmt_rate(x: float) -> str:
@@ -52,6 +78,8 @@ def report(result: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from faceunlock.training.evaluation import evaluate_folder, evaluate_lfw, write_plots
     from faceunlock.vision.detect import Detector
     from faceunlock.vision.embed import Embedder

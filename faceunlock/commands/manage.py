@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from faceunlock.commands.common import load_config, open_store
+from faceunlock.commands.common import add_store, load_config, open_store
+
+
+def register(sub) -> None:
+    """Add the list, remove and clear parsers."""
+    for name, text in (
+        ("list", "list a user's enrolments"),
+        ("remove", "remove one enrolment by label"),
+        ("clear", "remove all of a user's enrolments"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--user", required=True)
+        if name == "remove":
+            p.add_argument("--label", required=True)
+        add_store(p)
+        p.add_argument("--config", help="TOML config file")
+        p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,15 +7,37 @@ import json
 import time
 
 from faceunlock.cli import describe
-from faceunlock.commands.common import load_config, make_pipeline, open_camera, open_store
+from faceunlock.commands.common import (
+    add_common,
+    add_store,
+    load_config,
+    make_pipeline,
+    open_camera,
+    open_store,
+)
+from faceunlock.decision import Decision
 from faceunlock.model import load_card
 from faceunlock.store import NotEnrolled
-from faceunlock.verify import Decision, scan
+
+
+def register(sub) -> None:
+    """Add this subcommand's parser."""
+    p = sub.add_parser("verify", help="check whether the enrolled user is in view")
+    p.add_argument("--user", required=True)
+    p.add_argument("--source", help="camera device or index, video, image or folder of images")
+    p.add_argument("--timeout", type=float, help="seconds a scan may take (default 5)")
+    p.add_argument("--level", choices=("strict", "balanced", "fast"), help="security level")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_store(p)
+    add_common(p)
+    p.set_defaults(run=run)
 
 
 def decide(args: argparse.Namespace, started: float) -> Decision:
     """Run one verification; every failure becomes a non-match Decision with its reason."""
     try:
+        from faceunlock.verify import scan
+
         cfg = load_config(args)
         card = load_card()
         threshold = card.threshold(cfg.verify.security_level)
