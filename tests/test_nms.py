@@ -1,6 +1,7 @@
-"""The torch-only NMS against a brute-force greedy reference written here."""
+"""nms / batched_nms against a brute-force greedy reference written here."""
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,67 +9,108 @@ from hypothesis import strategies as st
 from faceunlock.vision.nms import batched_nms, nms
 
 
-def reference(boxes, scores, groups, threshold, overlap="iou"):
-    """Greedy NMS by the definition: take the best remaining box, drop those overlapping it too much."""
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
-    kept = []
-    for i in order:
-        suppressed = False
-        for k in kept:
-            if groups[i] != groups[k]:
+def reference(boxes, scores, threshold, idxs=None, overlap="iou", offset=0.0):
+    """Greedy NMS the slow, obvious way, in the boxes' own dtype (as torchvision computes)."""
+    b = boxes.numpy()
+    s = scores.tolist()
+    zero, off = b.dtype.type(0), b.dtype.type(offset)
+    # Decreasing score; equal scores keep their input order.
+    order = sorted(range(len(s)), key=lambda i: -s[i])
+    area = [(b[i, 2] - b[i, 0] + off) * (b[i, 3] - b[i, 1] + off) for i in range(len(s))]
+    kept, dead = [], set()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for n, i in enumerate(order):
+            if i in dead:
                 continue
-            a, b = boxes[i], boxes[k]
-            iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-            ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-            inter = iw * ih
-            area_a = (a[2] - a[0]) * (a[3] - a[1])
-            area_b = (b[2] - b[0]) * (b[3] - b[1])
-            denom = area_a + area_b - inter if overlap == "iou" else min(area_a, area_b)
-            if denom > 0 and inter / denom > threshold:
-                suppressed = True
-                break
-        if not suppressed:
             kept.append(i)
+            for j in order[n + 1 :]:
+                if idxs is not None and idxs[j] != idxs[i]:
+                    continue
+                w = max(zero, min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0]) + off)
+                h = max(zero, min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1]) + off)
+                inter = w * h
+                if overlap == "min":
+                    ratio = inter / min(area[i], area[j])
+                else:
+                    ratio = inter / (area[i] + area[j] - inter)
+                if float(ratio) > threshold:
+                    dead.add(j)
     return kept
 
 
-box = st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 15), st.integers(0, 15)).map(
-    lambda t: (float(t[0]), float(t[1]), float(t[0] + t[2]), float(t[1] + t[3]))
-)
+@st.composite
+def box_sets(draw):
+    n = draw(st.integers(0, 25))
+    grid = draw(st.booleans())  # small integer grid: identical boxes, ties, touching edges
+    if grid:
+        coord = st.integers(0, 8).map(float)
+        size = st.integers(0, 5).map(float)  # 0: degenerate boxes with no area
+        score = st.integers(0, 3).map(float)  # many equal scores
+    else:
+        coord = st.floats(0, 100, width=32)
+        size = st.one_of(st.just(0.0), st.floats(0, 50, width=32))
+        score = st.floats(0, 1, width=32)
+    xy = draw(st.lists(st.tuples(coord, coord), min_size=n, max_size=n))
+    wh = draw(st.lists(st.tuples(size, size), min_size=n, max_size=n))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    boxes = torch.tensor(
+        [[x, y, x + w, y + h] for (x, y), (w, h) in zip(xy, wh, strict=True)], dtype=dtype
+    ).reshape(n, 4)
+    scores = torch.tensor(draw(st.lists(score, min_size=n, max_size=n)), dtype=dtype)
+    idxs = torch.tensor(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=torch.int64)
+    return boxes, scores, idxs
+
+
+thresholds = st.sampled_from([0.0, 0.1, 1 / 3, 0.5, 0.7, 0.9, 1.0])
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    data=st.lists(st.tuples(box, st.floats(0, 1, width=32), st.integers(0, 2)), min_size=0, max_size=40),
-    threshold=st.sampled_from([0.0, 0.3, 0.5, 0.7, 1.0]),
-    overlap=st.sampled_from(["iou", "min"]),
-)
-def test_matches_brute_force(data, threshold, overlap):
-    # distinct scores keep the greedy order well defined
-    boxes = [d[0] for d in data]
-    scores = [d[1] + i * 1e-4 for i, d in enumerate(data)]
-    groups = [d[2] for d in data]
-    tb = torch.tensor(boxes, dtype=torch.float64).reshape(-1, 4)
-    ts = torch.tensor(scores, dtype=torch.float64)
-    assert nms(tb, ts, threshold, overlap=overlap).tolist() == reference(
-        boxes, scores, [0] * len(data), threshold, overlap
-    )
-    got = batched_nms(tb, ts, torch.tensor(groups, dtype=torch.int64), threshold, overlap=overlap)
-    assert got.tolist() == reference(boxes, scores, groups, threshold, overlap)
+@given(box_sets(), thresholds)
+def test_nms_matches_reference(case, threshold):
+    boxes, scores, _ = case
+    kept = nms(boxes, scores, threshold)
+    assert kept.dtype == torch.int64
+    assert kept.tolist() == reference(boxes, scores, threshold)
 
 
-def test_identical_boxes_keep_the_best_and_empty_input():
-    boxes = torch.tensor([[0, 0, 10, 10]] * 3, dtype=torch.float32)
-    scores = torch.tensor([0.2, 0.9, 0.5])
+@settings(max_examples=300, deadline=None)
+@given(box_sets(), thresholds)
+def test_batched_nms_matches_reference(case, threshold):
+    boxes, scores, idxs = case
+    kept = batched_nms(boxes, scores, idxs, threshold)
+    assert kept.tolist() == reference(boxes, scores, threshold, idxs=idxs.tolist())
+    assert torch.all(scores[kept][:-1] >= scores[kept][1:])
+
+
+@settings(max_examples=200, deadline=None)
+@given(box_sets(), thresholds)
+def test_min_overlap_with_pixel_offset_matches_reference(case, threshold):
+    boxes, scores, idxs = case
+    kept = batched_nms(boxes, scores, idxs, threshold, overlap="min", offset=1.0)
+    expected = reference(boxes, scores, threshold, idxs=idxs.tolist(), overlap="min", offset=1.0)
+    assert kept.tolist() == expected
+
+
+def test_batched_nms_groups_are_independent():
+    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]], dtype=torch.float32)
+    scores = torch.tensor([0.5, 0.9, 0.7])
     assert nms(boxes, scores, 0.5).tolist() == [1]
-    assert nms(torch.zeros((0, 4)), torch.zeros(0), 0.5).tolist() == []
+    assert batched_nms(boxes, scores, torch.tensor([0, 1, 1]), 0.5).tolist() == [1, 0]
 
 
-def test_large_random_set_matches_reference():
-    rng = np.random.default_rng(1)
-    xy = rng.uniform(0, 200, (400, 2))
-    b = np.concatenate([xy, xy + rng.uniform(1, 40, (400, 2))], 1)
-    s = rng.random(400)
-    assert nms(torch.tensor(b), torch.tensor(s), 0.5).tolist() == reference(
-        b.tolist(), s.tolist(), [0] * 400, 0.5
-    )
+def test_min_overlap_suppresses_a_box_inside_another():
+    boxes = torch.tensor([[0, 0, 100, 100], [10, 10, 30, 30]], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.8])
+    assert nms(boxes, scores, 0.7).tolist() == [0, 1]  # IoU is only 0.04
+    assert nms(boxes, scores, 0.7, overlap="min").tolist() == [0]
+
+
+def test_empty_and_bad_shapes():
+    empty = nms(torch.zeros(0, 4), torch.zeros(0), 0.5)
+    assert empty.shape == (0,) and empty.dtype == torch.int64
+    with pytest.raises(ValueError):
+        nms(torch.zeros(3, 5), torch.zeros(3), 0.5)
+    with pytest.raises(ValueError):
+        nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
+    with pytest.raises(ValueError):
+        batched_nms(torch.zeros(3, 4), torch.zeros(3), torch.zeros(2, dtype=torch.int64), 0.5)

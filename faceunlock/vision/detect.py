@@ -93,9 +93,10 @@ class Detector:
     scale_factor: ratio between the levels of the image pyramid.
     threads: if given, calls ``torch.set_num_threads(threads)`` (process-wide). Keep it at 1
         or 2: under CPU contention more threads make MTCNN much slower.
-    max_side: if given, frames whose longer side exceeds it are downsized to it first, and the
-        results mapped back. Faster on large frames, but faces under 12 * (long side / max_side)
-        pixels can no longer be found.
+    max_side: if given, frames whose longer side exceeds it are downsized to it first (cv2
+        INTER_AREA), and the results mapped back. This saves the full-resolution work on large
+        frames; the pyramid itself is set by min_face_size, and no smaller than the downsized
+        frame allows: faces under 12 * (long side / max_side) pixels can no longer be found.
     nets: already loaded nets to share between detectors; loaded from facenet-pytorch if None.
     """
 
@@ -162,8 +163,8 @@ class Detector:
     @torch.inference_mode()
     def _cascade(self, batch: np.ndarray, min_face: float) -> list[tuple[Tensor, Tensor]]:
         """Run the three stages on a (B, H, W, 3) batch; per image, boxes (n, 5) and points."""
-        pnet, rnet, onet = self.nets
-        t1, t2, t3 = self.thresholds
+        _, rnet, onet = self.nets
+        _, t2, t3 = self.thresholds
         sampler = _AreaSampler(batch)
         boxes, inds = self._propose(sampler, min_face)  # stage 1
 

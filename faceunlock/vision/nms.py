@@ -90,7 +90,7 @@ def _greedy(
             else:
                 ratio = inter / (area[i] + area[rest] - inter)
             # Compare in double, as torchvision does (float score vs double threshold).
-            drop = ratio > threshold
+            drop = ratio.astype(np.float64) > threshold
             if group is not None:
                 drop &= group[rest] == group[i]
             alive = rest[~drop]
