@@ -48,6 +48,27 @@ class VerifyConfig:
     min_face_size: int = opt(80, 20, 2000, doc="faces smaller than this are not judged")
     min_sharpness: float = opt(15.0, 0.0, 10000.0, doc="variance of the chip's Laplacian")
     multiple_faces: str = opt("largest", choices=("largest", "reject"), doc="policy with several faces")
+    max_failures: int = opt(5, 1, 100, doc="failed scans in a row before a lockout")
+    lockout_seconds: float = opt(60.0, 0.0, 86400.0, doc="how long everything falls through after that")
+    password_max_age_hours: float = opt(0.0, 0.0, 8760.0, doc="need a password login this recent (0: off)")
+    password_since_boot: bool = opt(False, doc="require a password login since the last boot")
+
+
+@dataclass(frozen=True)
+class LivenessConfig:
+    enabled: bool = opt(True, doc="presentation-attack cues gate every match")
+    window: int = opt(8, 1, 300, doc="frames of one tracked face watched cue-free before a match counts")
+    frame_reach: float = opt(1.2, 0.2, 5.0, doc="display-frame cue: how far from the face (face sizes)")
+    frame_cover: float = opt(0.5, 0.1, 1.0, doc="display-frame cue: edge overlap with the face extent")
+    ir: bool = opt(False, doc="IR camera: grey frames, and a face dark in IR is a screen")
+    ir_min_face_level: float = opt(40.0, 0.0, 255.0, doc="IR mode: darkest mean grey level of a real face")
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    snapshots: bool = opt(False, doc="keep a JPEG of the best frame of failed attempts")
+    snapshot_dir: str = opt("/var/lib/faceunlock/snapshots", doc="where snapshots go (mode 0700)")
+    snapshot_max_mb: float = opt(20.0, 0.1, 10000.0, doc="oldest snapshots are deleted above this")
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,8 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
 

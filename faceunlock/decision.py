@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-DECISIONS = ("match", "no-match", "no-face", "timeout", "not-enrolled", "error")
+DECISIONS = ("match", "no-match", "no-face", "timeout", "not-enrolled", "locked-out", "error")
 
 
 @dataclass
@@ -20,13 +21,16 @@ class Decision:
     reason: str = ""
     judged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    liveness: str = "not-checked"
+    frame: Any = field(default=None, repr=False, compare=False)
 
     @property
     def matched(self) -> bool:
         return self.decision == "match"
 
     def as_dict(self) -> dict:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "frame"}
+        out["skipped"] = dict(self.skipped)
         out["elapsed_ms"] = round(self.elapsed_ms, 1)
         if self.distance is not None:
             out["distance"] = round(float(self.distance), 4)

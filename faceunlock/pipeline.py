@@ -11,6 +11,7 @@ from faceunlock.config import Config
 from faceunlock.model import ModelCard, ModelError
 from faceunlock.vision.align import align, sharpness
 from faceunlock.vision.detect import Detection, Detector, Face
+from faceunlock.vision.liveness import attack_cues
 
 
 @dataclass
@@ -22,6 +23,7 @@ class FrameResult:
     chip: np.ndarray | None = None
     sharpness: float = 0.0
     embedding: np.ndarray | None = None
+    cues: list[str] = field(default_factory=list)
     ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -32,6 +34,7 @@ class Pipeline:
         from faceunlock.vision.embed import Embedder
 
         self.card = card
+        self.liveness = cfg.liveness
         self.detector = Detector(
             min_face_size=cfg.detector.min_face_size,
             max_side=cfg.detector.max_side or None,
@@ -62,5 +65,7 @@ class Pipeline:
         result.face, result.chip, result.sharpness = face, chip, sharpness(chip)
         result.embedding = self.embedder.embed(chip)[0]
         t3 = time.perf_counter()
-        result.ms.update(align=(t2 - t1) * 1e3, embed=(t3 - t2) * 1e3)
+        result.cues = attack_cues(rgb, face, chip, self.liveness)
+        t4 = time.perf_counter()
+        result.ms.update(align=(t2 - t1) * 1e3, embed=(t3 - t2) * 1e3, liveness=(t4 - t3) * 1e3)
         return result

@@ -198,3 +198,28 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert "faceunlock: error: no such camera device: /dev/video62" in proc.stderr
     assert not (tmp_path / "s" / "dave.json").exists()
+
+
+def test_camera_that_disappears_mid_scan(enrolled, video_dir, tmp_path, monkeypatch, capsys):
+    """A camera that stops delivering frames mid-scan (a real decoder fed a cut-off stream) is an
+    error naming the problem: no match, and nothing stored is touched."""
+    from faceunlock.camera import CameraSource, FrameSource, SourceOptions
+    from faceunlock.commands import verify as verify_cmd
+
+    cut = tmp_path / "cut.webm"
+    data = (video_dir / "live-person-a.webm").read_bytes()
+    cut.write_bytes(data[: len(data) // 30])
+
+    def vanishing_camera(cfg):
+        cam = CameraSource.__new__(CameraSource)
+        FrameSource.__init__(cam, SourceOptions())
+        cam.description = "camera /dev/video0"
+        cam.cap = cv2.VideoCapture(str(cut))
+        return cam
+
+    monkeypatch.setattr(verify_cmd, "open_camera", vanishing_camera)
+    before = unchanged(enrolled)
+    code, result = verify(capsys, enrolled, "/dev/video0", extra=("--timeout", "60"))
+    assert code == 1 and result["decision"] == "error"
+    assert "camera /dev/video0 stopped delivering frames (disconnected?)" in result["reason"]
+    assert unchanged(enrolled) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from faceunlock.commands.common import add_store, load_config, open_store
+from faceunlock.lockout import Lockout
 
 
 def register(sub) -> None:
@@ -21,10 +22,22 @@ def register(sub) -> None:
         add_store(p)
         p.add_argument("--config", help="TOML config file")
         p.set_defaults(run=run)
+    p = sub.add_parser(
+        "password-used", help="record a successful password login (run from PAM after pam_unix)"
+    )
+    p.add_argument("--user", required=True)
+    add_store(p)
+    p.add_argument("--config", help="TOML config file")
+    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_store(load_config(args))
+    cfg = load_config(args)
+    if args.command == "password-used":
+        Lockout(cfg.store.path, cfg.verify).password_used(args.user)
+        print(f"recorded a password login for {args.user}; face unlock lockout cleared")
+        return 0
+    store = open_store(cfg)
     if args.command == "list":
         template = store.load(args.user)
         print(f"user {args.user}: {len(template.enrolments)} enrolment(s), updated {template.updated}")

@@ -36,7 +36,7 @@ def register(sub) -> None:
 def decide(args: argparse.Namespace, started: float) -> Decision:
     """Run one verification; every failure becomes a non-match Decision with its reason."""
     try:
-        from faceunlock.verify import scan
+        from faceunlock.attempt import attempt
 
         cfg = load_config(args)
         card = load_card()
@@ -44,7 +44,7 @@ def decide(args: argparse.Namespace, started: float) -> Decision:
         template = open_store(cfg, card).load(args.user)
         pipeline = make_pipeline(cfg, card, args.threads)
         with open_camera(cfg) as source:
-            return scan(pipeline, source.frames(), args.user, template.anchors(), threshold, cfg.verify)
+            return attempt(pipeline, source.frames(), args.user, template.anchors(), threshold, cfg)
     except NotEnrolled as exc:
         kind, reason = "not-enrolled", str(exc)
     except Exception as exc:  # noqa: BLE001  (fail closed: any error is a non-match)
