@@ -44,7 +44,11 @@ def decide(args: argparse.Namespace, started: float) -> Decision:
         template = open_store(cfg, card).load(args.user)
         pipeline = make_pipeline(cfg, card, args.threads)
         with open_camera(cfg) as source:
-            return attempt(pipeline, source.frames(), args.user, template.anchors(), threshold, cfg)
+            decision = attempt(pipeline, source.frames(), args.user, template.anchors(), threshold, cfg)
+            for kind in ("black", "dark", "undecodable"):
+                if getattr(source.stats, kind):
+                    decision.skipped[f"{kind}-frames"] = getattr(source.stats, kind)
+            return decision
     except NotEnrolled as exc:
         kind, reason = "not-enrolled", str(exc)
     except Exception as exc:  # noqa: BLE001  (fail closed: any error is a non-match)
