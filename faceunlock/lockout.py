@@ -8,11 +8,10 @@ until the file is removed, and everything falls through to the password.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
+from faceunlock.atomic import atomic_write
 from faceunlock.config import VerifyConfig
 from faceunlock.store import check_user
 
@@ -54,18 +53,7 @@ class Lockout:
     def write(self, user: str, state: dict) -> None:
         self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.dir.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".state.")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(state, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path(user))
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(self.path(user), json.dumps(state).encode())
 
     def blocked(self, user: str, now: float | None = None) -> str | None:
         """Why face unlock is off for this user right now, or None."""

@@ -15,12 +15,13 @@ import math
 import os
 import re
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from faceunlock.atomic import atomic_write
 
 FORMAT = "faceunlock-template"
 VERSION = 1
@@ -255,24 +256,7 @@ class TemplateStore:
         """Write a template atomically: temporary file, fsync, rename, fsync the directory."""
         self.ensure_root()
         path = self.path_for(template.user)
-        data = encode(template)
-        fd, tmp = tempfile.mkstemp(prefix=f".{template.user}.", suffix=".tmp", dir=self.root)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        atomic_write(path, encode(template))
         return path
 
     def existing(self, user: str) -> Template | None:
