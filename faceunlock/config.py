@@ -83,6 +83,16 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class DaemonConfig:
+    auto_unlock: bool = opt(True, doc="watch logind and unlock an enrolled user's locked session")
+    grace_period: float = opt(3.0, 0.0, 3600.0, doc="seconds after a lock in which nothing unlocks")
+    max_scans_per_lock: int = opt(3, 1, 100, doc="automatic scans allowed per lock")
+    scan_timeout: float = opt(5.0, 0.5, 60.0, doc="seconds an automatic unlock scan may take")
+    queue_size: int = opt(1, 0, 16, doc="requests that may wait for the camera; more get Busy at once")
+    threads: int = opt(1, 1, 16, doc="torch threads; 1 is fastest when the CPU is shared")
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -91,6 +101,7 @@ class Config:
     audit: AuditConfig = field(default_factory=AuditConfig)
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
 
 def check_value(section: str, f: dataclasses.Field, value: Any) -> Any:

@@ -8,7 +8,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 APT_PACKAGES=(
   python3 python3-venv python3-dev python3-gi gir1.2-glib-2.0 gcc pkg-config
-  dbus libpam-modules pamtester systemd
+  dbus libpam-modules pamtester systemd time
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("service_harness",)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

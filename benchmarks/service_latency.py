@@ -1,0 +1,157 @@
+"""Service latency and memory: the PAM client, the logind hook, the idle daemon. Run as root.
+
+Starts the same real parts as the service tests (private dbus-daemon, logind
+stand-in, the daemon with a folder of live-person-a frames as its camera) and
+measures, with the daemon warm and person A in view:
+
+- PAM client start to decision (faceunlock-pam run directly, and through
+  pamtester + libpam + pam_exec.so), median of N runs;
+- trigger (IdleHint false) to the stand-in's Unlock() call, median of N runs;
+- the PAM client's start-up (daemon not on the bus) and its peak RSS (GNU time), and the
+  fall-through time through pamtester when the daemon is down;
+- the daemon's resident memory (VmRSS) while idle.
+
+    .venv/bin/python benchmarks/service_latency.py [--data ../shared/data] [--runs 10] [--json out.json]
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from service_harness import GRACE_S, VENV_BIN, Bus, frame_folders, running_service, wait_for  # noqa: E402
+
+CLIENT = str(VENV_BIN / "faceunlock-pam")
+TIME = "/usr/bin/time"  # GNU time (Debian package "time")
+
+
+def timed(cmd: list[str], env: dict) -> tuple[float, int, int]:
+    """Wall seconds, exit status and peak RSS (KiB, from GNU time: a child forked by this large
+    process would inherit its high-water mark in ru_maxrss) of one command."""
+    with tempfile.NamedTemporaryFile("r") as rss:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [TIME, "-q", "-f", "%M", "-o", rss.name, *cmd],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        elapsed = time.monotonic() - started
+        return elapsed, proc.returncode, int(rss.read().split()[-1])
+
+
+def summary(values: list[float], scale: float = 1e3) -> dict:
+    return {
+        "median": round(statistics.median(values) * scale, 1),
+        "min": round(min(values) * scale, 1),
+        "max": round(max(values) * scale, 1),
+    }
+
+
+def vm_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextlib.contextmanager
+def pam_service(name: str, client: list[str]):
+    """A PAM service file running the client through pam_exec.so, then pam_deny; removed afterwards."""
+    path = Path("/etc/pam.d") / name
+    path.write_text(
+        f"auth [success=done default=ignore] pam_exec.so quiet {' '.join(client)}\n"
+        "auth requisite pam_deny.so\naccount required pam_permit.so\n"
+    )
+    try:
+        yield name
+    finally:
+        path.unlink()
+
+
+def pam_latency(svc, runs: int) -> dict:
+    env = {"PAM_USER": "alice", "PAM_SERVICE": "bench", "PATH": "/usr/bin:/bin"}
+    cmd = [CLIENT, "--bus-address", svc.bus.address, "--timeout", "20"]
+    results = [timed(cmd, env) for _ in range(runs)]
+    assert all(code == 0 for _, code, _ in results), results
+    out = {"client_ms": summary([t for t, _, _ in results]), "peak_rss_kib": max(r for _, _, r in results)}
+    with pam_service("faceunlock-bench", cmd) as name:
+        tester = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
+    assert all(code == 0 for _, code, _ in tester), tester
+    out["pamtester_ms"] = summary([t for t, _, _ in tester])
+    return out
+
+
+def unlock_latency(svc, runs: int) -> dict:
+    latencies = []
+    session = svc.session("c1")
+    for _ in range(runs):
+        svc.manager().LockSession("c1")
+        time.sleep(GRACE_S + 0.2)
+        session.SetIdleHint(True)
+        calls = len(svc.unlock_calls("c1"))
+        started = time.monotonic()
+        session.SetIdleHint(False)
+        assert wait_for(lambda n=calls: len(svc.unlock_calls("c1")) > n, 60), svc.log_text()
+        latencies.append(svc.unlock_calls("c1")[-1] - started)
+    return {"trigger_to_unlock_ms": summary(latencies)}
+
+
+def client_startup(runs: int) -> dict:
+    """The client with no daemon to ask: Python, imports, checks of argv and environment, one D-Bus call."""
+    env = {"PAM_USER": "alice", "PATH": "/usr/bin:/bin"}
+    with tempfile.TemporaryDirectory() as folder, Bus(Path(folder)) as bare:
+        no_daemon = [timed([CLIENT, "--bus-address", bare.address], env) for _ in range(runs)]
+        with pam_service("faceunlock-bench-down", [CLIENT, "--bus-address", bare.address]) as name:
+            tester = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
+        assert all(code != 0 for _, code, _ in tester), tester
+    no_bus = [timed([CLIENT, "--bus-address", "unix:path=/nonexistent"], env) for _ in range(runs)]
+    python = [timed([sys.executable, "-c", "pass"], env) for _ in range(runs)]
+    return {
+        "client_no_daemon_ms": summary([t for t, _, _ in no_daemon]),
+        "client_no_bus_ms": summary([t for t, _, _ in no_bus]),
+        "pamtester_no_daemon_ms": summary([t for t, _, _ in tester]),
+        "bare_python_ms": summary([t for t, _, _ in python]),
+        "client_peak_rss_kib": max(r for _, _, r in no_daemon),
+        "bare_python_peak_rss_kib": max(r for _, _, r in python),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default=os.environ.get("FACEUNLOCK_DATA", str(ROOT.parent / "shared" / "data"))
+    )
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    result = {"load_average_at_start": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as folder:
+        frames = frame_folders(Path(args.data) / "video", Path(folder))
+        result.update(client_startup(args.runs))
+        with running_service(frames) as svc:
+            svc.point_camera("live-a")
+            time.sleep(1.0)
+            result["daemon_idle_vmrss_kib_after_enrol"] = vm_rss_kib(svc.daemon.pid)
+            result["pam"] = pam_latency(svc, args.runs)
+            result["logind"] = unlock_latency(svc, args.runs)
+            time.sleep(1.0)
+            result["daemon_idle_vmrss_kib_after_scans"] = vm_rss_kib(svc.daemon.pid)
+    result["load_average_at_end"] = os.getloadavg()
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

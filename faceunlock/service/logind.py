@@ -1,0 +1,256 @@
+"""Automatic unlock: watch logind, scan on a trigger, call the session's Unlock() on a verified match.
+
+Arming: a local session of an enrolled user is armed when logind sends its
+``Lock`` signal or its ``LockedHint`` turns true (a ``Lock`` always starts a
+new arming: a fresh grace period and scan count). It is disarmed by ``Unlock``,
+``LockedHint`` false, its removal, or our own unlock.
+
+Triggers: the session's ``IdleHint`` turning false, ``PrepareForSleep(false)``
+(resume), or an explicit request (``UnlockNow``). A trigger starts one bounded
+scan unless the grace period since the lock has not passed, a scan is already
+running, or the scans per lock are used up. Before scanning and again before
+unlocking, ``LockedHint`` is read back from logind itself, so a spoofed signal
+can at most start a scan of a session that really is locked.
+
+The grace period is measured on CLOCK_BOOTTIME, which keeps counting during
+suspend. Every logind call has a short timeout; any failure means no unlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gi.repository import Gio, GLib
+
+from faceunlock.config import DaemonConfig
+from faceunlock.decision import Decision
+from faceunlock.service.errors import Busy, NotArmed
+from faceunlock.service.names import LOGIND, LOGIND_MANAGER, LOGIND_PATH, LOGIND_SESSION, PROPERTIES
+
+log = logging.getLogger("faceunlock.logind")
+
+CALL_TIMEOUT_MS = 2000
+Outcome = Callable[[str, str], None]
+
+
+def boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+@dataclass
+class Armed:
+    """A locked session that a scan may unlock."""
+
+    path: str
+    session_id: str
+    user: str
+    uid: int
+    locked_at: float
+    scans: int = 0
+    scanning: bool = False
+
+
+class Logind:
+    """The logind watcher. Runs on the main loop's thread; ``scan`` queues a scan on the camera worker."""
+
+    def __init__(
+        self,
+        bus,
+        cfg: DaemonConfig,
+        enrolled: Callable[[str], bool],
+        scan: Callable[[Armed, Callable[[Decision], None]], bool],
+        clock: Callable[[], float] = boottime,
+    ):
+        self.bus = bus
+        self.cfg = cfg
+        self.enrolled = enrolled
+        self.scan = scan
+        self.clock = clock
+        self.armed: dict[str, Armed] = {}
+        self.handles: list = []
+
+    def start(self) -> None:
+        sub = self.bus.subscribe
+        self.handles = [
+            sub(sender=LOGIND, iface=PROPERTIES, signal="PropertiesChanged", signal_fired=self.on_properties),
+            sub(sender=LOGIND, iface=LOGIND_SESSION, signal="Lock", signal_fired=self.on_lock),
+            sub(sender=LOGIND, iface=LOGIND_SESSION, signal="Unlock", signal_fired=self.on_unlock),
+            sub(sender=LOGIND, iface=LOGIND_MANAGER, signal="PrepareForSleep", signal_fired=self.on_sleep),
+            sub(sender=LOGIND, iface=LOGIND_MANAGER, signal="SessionRemoved", signal_fired=self.on_removed),
+            self.bus.watch_name(LOGIND, name_appeared=self.on_appeared, name_vanished=self.on_vanished),
+        ]
+
+    def stop(self) -> None:
+        for handle in self.handles:
+            handle.__exit__(None, None, None)
+        self.handles = []
+
+    def call(self, path: str, iface: str, method: str, args=None, reply: str | None = None):
+        """A synchronous logind call with a short timeout; returns the unpacked reply."""
+        result = self.bus.con.call_sync(
+            LOGIND,
+            path,
+            iface,
+            method,
+            args,
+            GLib.VariantType(reply) if reply else None,
+            Gio.DBusCallFlags.NO_AUTO_START,
+            CALL_TIMEOUT_MS,
+            None,
+        )
+        return result.unpack() if result is not None else ()
+
+    def session(self, path: str) -> dict:
+        return self.call(path, PROPERTIES, "GetAll", GLib.Variant("(s)", (LOGIND_SESSION,)), "(a{sv})")[0]
+
+    def still_locked(self, armed: Armed) -> bool:
+        try:
+            args = GLib.Variant("(ss)", (LOGIND_SESSION, "LockedHint"))
+            return self.call(armed.path, PROPERTIES, "Get", args, "(v)")[0] is True
+        except GLib.Error as exc:
+            log.warning("cannot read LockedHint of session %s: %s", armed.session_id, exc.message)
+            return False
+
+    def on_appeared(self, owner: str) -> None:
+        log.info("logind is on the bus (%s); looking for locked sessions", owner)
+        try:
+            sessions = self.call(LOGIND_PATH, LOGIND_MANAGER, "ListSessions", None, "(a(susso))")[0]
+        except GLib.Error as exc:
+            log.warning("cannot list logind sessions: %s", exc.message)
+            return
+        for _sid, _uid, _user, _seat, path in sessions:
+            self.arm(path, "already locked", new_lock=False, only_if_locked=True)
+
+    def on_vanished(self) -> None:
+        if self.armed:
+            log.info("logind left the bus; disarming %d session(s)", len(self.armed))
+        self.armed.clear()
+
+    def on_lock(self, sender, path, iface, signal, params) -> None:
+        self.arm(path, "Lock signal", new_lock=True)
+
+    def on_unlock(self, sender, path, iface, signal, params) -> None:
+        self.disarm(path, "Unlock signal")
+
+    def on_removed(self, sender, path, iface, signal, params) -> None:
+        self.disarm(params[1], "session removed")
+
+    def on_properties(self, sender, path, iface, signal, params) -> None:
+        interface, changed, invalidated = params
+        if interface != LOGIND_SESSION:
+            return
+        if changed.get("LockedHint") is True or "LockedHint" in invalidated:
+            self.arm(path, "LockedHint", new_lock=False, only_if_locked=True)
+        elif changed.get("LockedHint") is False:
+            self.disarm(path, "LockedHint false")
+        if changed.get("IdleHint") is False:
+            self.trigger(path, "IdleHint false")
+
+    def on_sleep(self, sender, path, iface, signal, params) -> None:
+        if params[0] is False:
+            for armed_path in list(self.armed):
+                self.trigger(armed_path, "resume from sleep")
+
+    def arm(self, path: str, why: str, new_lock: bool, only_if_locked: bool = False) -> None:
+        if path in self.armed and not new_lock:
+            return
+        try:
+            props = self.session(path)
+        except GLib.Error as exc:
+            log.warning("cannot read logind session %s: %s", path, exc.message)
+            return
+        user, sid = props.get("Name", ""), props.get("Id", "")
+        if only_if_locked and props.get("LockedHint") is not True:
+            self.disarm(path, "not locked")
+            return
+        if props.get("Remote", True):
+            log.info("session %s of %s is remote (or says nothing): not armed", sid, user)
+            return
+        if not self.enrolled(user):
+            return
+        uid = props.get("User", (-1, ""))[0]
+        self.armed[path] = Armed(path, sid, user, uid, self.clock())
+        log.info("armed session %s of %s (%s)", sid, user, why)
+
+    def disarm(self, path: str, why: str) -> None:
+        armed = self.armed.pop(path, None)
+        if armed is not None:
+            log.info("disarmed session %s of %s (%s)", armed.session_id, armed.user, why)
+
+    def refusal(self, armed: Armed) -> str | None:
+        """Why this armed session may not be scanned now, or None."""
+        since = self.clock() - armed.locked_at
+        if since < self.cfg.grace_period:
+            return f"within the grace period ({since:.1f} of {self.cfg.grace_period:g} s since the lock)"
+        if armed.scanning:
+            return "a scan of this session is already running"
+        if armed.scans >= self.cfg.max_scans_per_lock:
+            return f"the {self.cfg.max_scans_per_lock} scans allowed per lock are used up"
+        return None
+
+    def trigger(self, path: str, why: str, outcome: Outcome | None = None) -> str | None:
+        """Start an unlock scan of an armed session; returns why not, or None once it is queued."""
+        armed = self.armed.get(path)
+        if armed is None:
+            return "the session is not armed"
+        refusal = self.refusal(armed)
+        if refusal is None and not self.still_locked(armed):
+            self.disarm(path, "logind says it is not locked")
+            refusal = "the session is not locked"
+        if refusal is None and not self.scan(armed, lambda d: self.scanned(armed, d, outcome)):
+            refusal = "the camera is busy"
+        if refusal is not None:
+            log.info("%s on session %s of %s: no scan, %s", why, armed.session_id, armed.user, refusal)
+            return refusal
+        armed.scans += 1
+        armed.scanning = True
+        log.info("%s on session %s of %s: scan %d", why, armed.session_id, armed.user, armed.scans)
+        return None
+
+    def scanned(self, armed: Armed, decision: Decision, outcome: Outcome | None) -> None:
+        armed.scanning = False
+        result, reason = self.finish(armed, decision)
+        log.info("session %s of %s: %s (%s)", armed.session_id, armed.user, result, reason)
+        if outcome is not None:
+            outcome(result, reason)
+
+    def finish(self, armed: Armed, decision: Decision) -> tuple[str, str]:
+        """Unlock after a match if the session is still the same locked, armed one."""
+        if not decision.matched:
+            return decision.decision, decision.reason
+        if self.armed.get(armed.path) is not armed:
+            return "not-unlocked", "the session was unlocked or locked again during the scan"
+        if self.clock() - armed.locked_at < self.cfg.grace_period:
+            return "not-unlocked", "still within the grace period"
+        if not self.still_locked(armed):
+            self.disarm(armed.path, "logind says it is not locked")
+            return "not-unlocked", "the session is no longer locked"
+        try:
+            self.call(armed.path, LOGIND_SESSION, "Unlock")
+        except GLib.Error as exc:
+            return "error", f"logind refused Unlock(): {exc.message}"
+        self.disarm(armed.path, "unlocked")
+        return "unlocked", decision.reason
+
+    def request(self, session_id: str, uid: int, outcome: Outcome) -> None:
+        """An explicit unlock request (UnlockNow): scan the caller's armed session, or say why not.
+
+        Another user's session is answered like one that is not armed, so callers learn nothing of it.
+        """
+        chosen = [
+            a
+            for a in self.armed.values()
+            if (not session_id or a.session_id == session_id) and uid in (0, a.uid)
+        ]
+        if not chosen:
+            which = f"session {session_id} is not" if session_id else "none of your sessions is"
+            raise NotArmed(f"{which} locked and armed for face unlock")
+        armed = max(chosen, key=lambda a: a.locked_at)
+        refusal = self.trigger(armed.path, "unlock request", outcome)
+        if refusal == "the camera is busy":
+            raise Busy(refusal)
+        if refusal is not None:
+            raise NotArmed(refusal)

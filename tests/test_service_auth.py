@@ -1,0 +1,135 @@
+"""Authorisation: a non-root caller may verify only itself; enrol and delete are root only.
+
+The caller runs as nobody (setpriv) against the real daemon on the test bus.
+The bus policy refuses the root-only methods before they reach the daemon
+(org.freedesktop.DBus.Error.AccessDenied); the daemon refuses the rest with
+its own named errors. The daemon's own checks of the root-only methods are
+also tested directly, as if the bus policy were missing.
+"""
+
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+from service_harness import NAME, PATH, VENV_BIN, need
+
+from faceunlock.config import Config
+from faceunlock.service import errors
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+IFACE = "org.faceunlock.FaceUnlock1"
+
+
+def as_nobody(service, *args: str) -> subprocess.CompletedProcess:
+    need("setpriv")
+    return subprocess.run([*NOBODY, *args], env=service.bus.env(), capture_output=True, text=True, timeout=60)
+
+
+def dbus_send(service, method: str, *args: str) -> subprocess.CompletedProcess:
+    return as_nobody(
+        service,
+        need("dbus-send"),
+        "--system",
+        "--print-reply",
+        f"--dest={NAME}",
+        PATH,
+        f"{IFACE}.{method}",
+        *args,
+    )
+
+
+@pytest.mark.parametrize(
+    "method,args,error",
+    [
+        (
+            "Enroll",
+            ("string:nobody", "string:default", "uint32:1"),
+            "org.freedesktop.DBus.Error.AccessDenied",
+        ),
+        ("Delete", ("string:alice", "string:"), "org.freedesktop.DBus.Error.AccessDenied"),
+        ("Verify", ("string:alice", "uint32:1000"), f"{IFACE}.Error.PermissionDenied"),
+        ("ListEnrolled", ("string:alice",), f"{IFACE}.Error.PermissionDenied"),
+        ("Verify", ("string:nobody", "uint32:1000"), f"{IFACE}.Error.NotEnrolled"),
+        ("Verify", ("string:../etc", "uint32:1000"), f"{IFACE}.Error.InvalidArgument"),
+        ("UnlockNow", ("string:c1",), f"{IFACE}.Error.NotArmed"),
+    ],
+)
+def test_non_root_caller_gets_named_errors(service, method, args, error):
+    proc = dbus_send(service, method, *args)
+    assert proc.returncode != 0 and f"Error {error}:" in proc.stderr, proc.stdout + proc.stderr
+
+
+def test_non_root_pam_client_cannot_verify_another_user(service):
+    service.point_camera("live-a")
+    proc = as_nobody(
+        service,
+        "env",
+        "PAM_USER=alice",
+        str(VENV_BIN / "faceunlock-pam"),
+        "--bus-address",
+        service.bus.address,
+    )
+    assert proc.returncode == 3 and "PermissionDenied" in proc.stderr, proc.stderr
+
+
+def test_non_root_may_read_properties(service):
+    proc = as_nobody(
+        service,
+        need("dbus-send"),
+        "--system",
+        "--print-reply",
+        f"--dest={NAME}",
+        PATH,
+        "org.freedesktop.DBus.Properties.Get",
+        f"string:{IFACE}",
+        "string:State",
+    )
+    assert proc.returncode == 0 and '"idle"' in proc.stdout, proc.stderr
+
+
+class FakeBus:
+    """Answers GetConnectionUnixUser with a fixed uid."""
+
+    def __init__(self, uid: int):
+        self.dbus = SimpleNamespace(GetConnectionUnixUser=lambda sender: uid)
+
+
+class FakeCall:
+    sender = ":1.42"
+
+    def reply(self, *values):
+        raise AssertionError("a refused call must not be answered with a result")
+
+
+@pytest.fixture
+def daemon_object():
+    from faceunlock.service.daemon import FaceUnlockService
+
+    card = SimpleNamespace(threshold=lambda level: 0.4, name="test", sha256="0" * 64)
+
+    def make(uid: int):
+        return FaceUnlockService(FakeBus(uid), Config(), card, pipeline=None, store=None)
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "method,args",
+    [("Enroll", ("alice", "default", 0)), ("Delete", ("alice", "")), ("Verify", ("root", 1000))],
+)
+def test_daemon_refuses_without_the_bus_policy(daemon_object, method, args):
+    with pytest.raises(errors.PermissionDenied):
+        getattr(daemon_object(1000), method)(FakeCall(), *args)
+
+
+def test_unknown_caller_is_refused():
+    from faceunlock.service.auth import caller_uid
+
+    def broken(sender):
+        raise RuntimeError("no such name")
+
+    bus = SimpleNamespace(dbus=SimpleNamespace(GetConnectionUnixUser=broken))
+    with pytest.raises(errors.PermissionDenied):
+        caller_uid(bus, ":1.9")
+    with pytest.raises(errors.PermissionDenied):
+        caller_uid(bus, "")

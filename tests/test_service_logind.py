@@ -1,0 +1,150 @@
+"""Automatic unlock through logind, end to end on a private system bus.
+
+logind cannot run here (no systemd as PID 1), so tests/logind_standin.py plays
+org.freedesktop.login1 on the test bus: sessions with LockedHint and IdleHint,
+Lock/Unlock signals, PrepareForSleep, and an Unlock() method whose calls it
+records. The daemon under test is the real one, with its real logind watcher,
+and a camera that shows real video frames.
+
+Sessions: c1 is alice's (enrolled from live video of person A), c2 is bob's
+(enrolled from LFW photos of someone else), c3 is a remote session of alice.
+"""
+
+import subprocess
+import time
+
+import pytest
+from service_harness import GRACE_S, VENV_BIN, wait_for
+
+SCAN_WAIT_S = 60
+
+
+@pytest.fixture
+def svc(service):
+    """The shared service, with every session unlocked again afterwards."""
+    yield service
+    for sid in ("c1", "c2", "c3"):
+        service.session(sid).SetLockedHint(False)
+        service.session(sid).SetIdleHint(False)
+    wait_for(lambda: service.proxy().State == "idle", SCAN_WAIT_S)
+
+
+def lock(svc, sid, wait_grace=True):
+    svc.manager().LockSession(sid)
+    assert svc.session(sid).LockedHint
+    if wait_grace:
+        time.sleep(GRACE_S + 0.3)
+
+
+def wake(svc, sid):
+    """The user touches the mouse at the lock screen: IdleHint goes true, then false."""
+    svc.session(sid).SetIdleHint(True)
+    svc.session(sid).SetIdleHint(False)
+
+
+def scans_after(svc, user, before, count=1):
+    assert wait_for(lambda: len(svc.done_scans(user)) >= before + count, SCAN_WAIT_S), svc.log_text()
+    return svc.done_scans(user)[before:]
+
+
+def test_enrolled_face_unlocks_the_locked_session(svc):
+    svc.point_camera("live-a")
+    lock(svc, "c1")
+    calls = len(svc.unlock_calls("c1"))
+    wake(svc, "c1")
+    assert wait_for(lambda: len(svc.unlock_calls("c1")) == calls + 1, SCAN_WAIT_S), svc.log_text()
+    assert not svc.session("c1").LockedHint
+    assert svc.done_scans("alice")[-1] == "match"
+
+
+def test_another_person_does_not_unlock(svc):
+    """Person A, live, in front of the camera of bob's locked session: scanned, judged, refused."""
+    svc.point_camera("live-a")
+    lock(svc, "c2")
+    before = len(svc.done_scans("bob"))
+    wake(svc, "c2")
+    assert scans_after(svc, "bob", before) == ["no-match"]
+    assert svc.unlock_calls("c2") == []
+    assert svc.session("c2").LockedHint
+
+
+def test_replay_of_the_enrolled_person_does_not_unlock(svc):
+    """A phone replay of person A: the liveness gate refuses it."""
+    svc.point_camera("replay-a")
+    lock(svc, "c1")
+    calls, before = len(svc.unlock_calls("c1")), len(svc.done_scans("alice"))
+    wake(svc, "c1")
+    assert scans_after(svc, "alice", before) == ["no-match"]
+    assert len(svc.unlock_calls("c1")) == calls
+    assert "presentation attack suspected" in svc.last_attempt("alice")
+
+
+def test_no_unlock_within_the_grace_period(svc):
+    svc.point_camera("live-a")
+    lock(svc, "c1", wait_grace=False)
+    calls, before = len(svc.unlock_calls("c1")), len(svc.done_scans("alice"))
+    wake(svc, "c1")
+    assert not wait_for(lambda: len(svc.unlock_calls("c1")) > calls, GRACE_S / 2)
+    assert len(svc.done_scans("alice")) == before and svc.session("c1").LockedHint
+    assert "within the grace period" in svc.log_text()
+    time.sleep(GRACE_S)
+    wake(svc, "c1")
+    assert wait_for(lambda: len(svc.unlock_calls("c1")) == calls + 1, SCAN_WAIT_S), svc.log_text()
+
+
+def test_resume_from_sleep_triggers_a_scan(svc):
+    svc.point_camera("live-a")
+    lock(svc, "c1")
+    calls = len(svc.unlock_calls("c1"))
+    svc.standin().EmitPrepareForSleep(True)
+    svc.standin().EmitPrepareForSleep(False)
+    assert wait_for(lambda: len(svc.unlock_calls("c1")) == calls + 1, SCAN_WAIT_S), svc.log_text()
+
+
+def test_scans_per_lock_are_limited(svc):
+    """max_scans_per_lock = 2 in the test config: the third trigger after one lock starts no scan."""
+    svc.point_camera("live-a")
+    lock(svc, "c2")
+    before = len(svc.done_scans("bob"))
+    for n in (1, 2):
+        wake(svc, "c2")
+        assert len(scans_after(svc, "bob", before, n)) == n
+    wake(svc, "c2")
+    assert not wait_for(lambda: len(svc.done_scans("bob")) > before + 2, 2.0)
+    assert "scans allowed per lock are used up" in svc.log_text()
+    assert svc.unlock_calls("c2") == []
+
+
+def test_remote_session_is_never_armed(svc):
+    svc.point_camera("live-a")
+    lock(svc, "c3")
+    before = len(svc.done_scans("alice"))
+    wake(svc, "c3")
+    assert not wait_for(lambda: len(svc.done_scans("alice")) > before, 1.0)
+    assert svc.unlock_calls("c3") == []
+
+
+def test_unlock_now_command(svc):
+    svc.point_camera("live-a")
+    lock(svc, "c1")
+    calls = len(svc.unlock_calls("c1"))
+    proc = subprocess.run(
+        [str(VENV_BIN / "faceunlock"), "unlock-now", "--session", "c1"],
+        env=svc.bus.env(),
+        capture_output=True,
+        text=True,
+        timeout=SCAN_WAIT_S,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("unlocked:"), proc.stdout + proc.stderr
+    assert len(svc.unlock_calls("c1")) == calls + 1
+
+
+def test_unlock_now_refuses_an_unlocked_session(svc):
+    proc = subprocess.run(
+        [str(VENV_BIN / "faceunlock"), "unlock-now", "--session", "c1"],
+        env=svc.bus.env(),
+        capture_output=True,
+        text=True,
+        timeout=SCAN_WAIT_S,
+    )
+    assert proc.returncode == 1 and "not locked and armed" in proc.stdout, proc.stdout + proc.stderr
