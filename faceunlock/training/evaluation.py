@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from faceunlock.training.faceset import Landmarks, cache_key, detect_all, embed_all
-from faceunlock.training.lfw import parse_pairs, ten_fold_accuracy
+from faceunlock.training.lfw import best_threshold, parse_pairs, ten_fold_accuracy
 from faceunlock.training.metrics import all_pair_distances, as_sorted, rates, summarise
 from faceunlock.vision.align import TEMPLATE
 
@@ -102,15 +102,22 @@ def evaluate_lfw(
     folds: list[int] | None = None,
     all_pairs: bool = True,
     levels: dict[str, float] | None = None,
+    threshold_pairs: Path | None = None,
 ) -> tuple[dict, dict]:
-    """LFW results (JSON-ready) and the raw distance arrays for plotting."""
+    """LFW results (JSON-ready) and the raw distance arrays for plotting.
+
+    With ``threshold_pairs`` (View 1: pairsDevTrain.txt) the threshold is chosen on those pairs and
+    the accuracy measured on ``pairs_file`` (pairsDevTest.txt) instead of 10-fold."""
     started = time.perf_counter()
     pairs = parse_pairs(pairs_file)
+    tpairs = parse_pairs(threshold_pairs) if threshold_pairs else []
+    if not tpairs and len({p.fold for p in pairs}) < 2:
+        raise ValueError(f"{pairs_file} has one fold: choose the threshold on other pairs (threshold_pairs)")
     if folds:
         pairs = [p for p in pairs if p.fold + 1 in set(folds)]
         if not pairs:
             raise ValueError(f"no pairs in folds {folds}")
-    pair_names = {p.a for p in pairs} | {p.b for p in pairs}
+    pair_names = {p.a for p in pairs + tpairs} | {p.b for p in pairs + tpairs}
     missing = sorted(n for n in pair_names if not (root / n).is_file())
     if missing:
         raise ValueError(
@@ -123,7 +130,14 @@ def evaluate_lfw(
     b = np.array([index[p.b] for p in pairs])
     d = np.linalg.norm(emb[a] - emb[b], axis=1)
     same = np.array([p.same for p in pairs])
-    result = ten_fold_accuracy(d, same, np.array([p.fold for p in pairs]))
+    if tpairs:
+        ta = np.array([index[p.a] for p in tpairs])
+        tb = np.array([index[p.b] for p in tpairs])
+        t = best_threshold(np.linalg.norm(emb[ta] - emb[tb], axis=1), np.array([p.same for p in tpairs]))
+        result = {"accuracy": float(np.mean((d < t) == same)), "accuracy_std": 0.0, "threshold": t}
+        result["threshold_pairs_file"] = str(threshold_pairs)
+    else:
+        result = ten_fold_accuracy(d, same, np.array([p.fold for p in pairs]))
     view2 = summarise(d[same], d[~same], {"1e-3": 1e-3, "1e-4": 1e-4})
     result.update(view2)
     raw = {"genuine": d[same], "impostor": d[~same]}
