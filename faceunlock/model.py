@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MODEL = "dlib-resnet-v1"
+DEFAULT_MODEL = "dlib-resnet-ft1"
 
 
 class ModelError(Exception):

@@ -8,13 +8,15 @@ import pytest
 from gi.repository import GLib
 from service_harness import NAME, VENV_BIN, Bus, dbus_error, stop, wait_for
 
+from faceunlock.model import DEFAULT_MODEL
+
 IFACE = "org.faceunlock.FaceUnlock1"
 
 
 def test_properties(service):
     proxy = service.proxy()
     assert proxy.Version == "0.1.0"
-    assert proxy.Model.startswith("dlib-resnet-v1 sha256:")
+    assert proxy.Model.startswith(f"{DEFAULT_MODEL} sha256:")
     assert proxy.Camera == str(service.camera)
     assert proxy.State == "idle"
 
