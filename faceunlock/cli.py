@@ -14,7 +14,7 @@ class UserError(Exception):
     """A failure to report to the user as one line, without a traceback."""
 
 
-COMMANDS = ("enroll", "verify", "manage", "evaluate")
+COMMANDS = ("enroll", "verify", "manage", "evaluate", "train", "bench", "daemon", "unlock_now", "install")
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
 
 
