@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from faceunlock.config import VerifyConfig
 from faceunlock.pipeline import FrameResult, Pipeline
+from faceunlock.verify import usable_face
 
 GUIDANCE = {
     "no-face": "no face found: look straight at the camera",
@@ -23,16 +25,8 @@ class EnrollError(Exception):
 
 
 def frame_problem(result: FrameResult, policy: VerifyConfig) -> str | None:
-    """Why a frame is not good enough to enrol from, or None."""
-    if result.face is None:
-        return "no-face"
-    if result.detection.multiple:
-        return "multiple"
-    if result.face.size < policy.min_face_size:
-        return "small"
-    if result.sharpness < policy.min_sharpness:
-        return "blurry"
-    return None
+    """Why a frame is not good enough to enrol from, or None: verification's gates, and exactly one face."""
+    return usable_face(result, dataclasses.replace(policy, multiple_faces="reject"))
 
 
 def capture(
