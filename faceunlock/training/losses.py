@@ -54,17 +54,10 @@ def _check(embeddings: Tensor, labels: Tensor) -> None:
         raise ValueError(f"labels must be ({embeddings.shape[0]},), got shape {tuple(labels.shape)}")
 
 
-class BatchAllTripletLoss(nn.Module):
-    """Loss over every valid triplet in the batch.
+class _TripletLoss(nn.Module):
+    """What both losses share: margin and averaging checks, stats, and the final reduction."""
 
-    ``average="positive"`` (the default, as in Hermans et al. and pytorch-metric-learning's
-    AvgNonZeroReducer) averages over the triplets with a positive loss; ``"all"`` over every
-    valid triplet. After each call, ``stats`` holds ``valid`` (number of valid triplets),
-    ``active`` (those with positive loss) and ``fraction`` (active / valid, 0 when none),
-    and ``fraction_positive`` the same fraction, for logging.
-    """
-
-    def __init__(self, margin: float = 0.2, squared: bool = False, average: str = "positive"):
+    def __init__(self, margin: float, squared: bool, average: str):
         super().__init__()
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
@@ -77,16 +70,8 @@ class BatchAllTripletLoss(nn.Module):
     def fraction_positive(self) -> float:
         return self.stats.get("fraction", 0.0)
 
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
-        _check(embeddings, labels)
-        d = pairwise_distances(embeddings, self.squared)
-        pos, neg = _masks(labels)
-        # valid[a, p, n]: p is a positive of a, n a negative of a.
-        valid = pos.unsqueeze(2) & neg.unsqueeze(1)
-        raw = d.unsqueeze(2) - d.unsqueeze(1) + self.margin
-        losses = F.relu(raw[valid])
-        n_valid = int(valid.sum())
-        n_active = int((losses > 0).sum())
+    def _finish(self, embeddings: Tensor, losses: Tensor, n_valid: int, n_active: int) -> Tensor:
+        """Record stats and reduce; a batch with nothing valid gives a zero that keeps the graph."""
         self.stats = {
             "valid": n_valid,
             "active": n_active,
@@ -97,7 +82,33 @@ class BatchAllTripletLoss(nn.Module):
         return _reduce(losses, self.average)
 
 
-class BatchHardTripletLoss(nn.Module):
+class BatchAllTripletLoss(_TripletLoss):
+    """Loss over every valid triplet in the batch.
+
+    ``average="positive"`` (the default, as in Hermans et al. and pytorch-metric-learning's
+    AvgNonZeroReducer) averages over the triplets with a positive loss; ``"all"`` over every
+    valid triplet. After each call, ``stats`` holds ``valid`` (number of valid triplets),
+    ``active`` (those with positive loss) and ``fraction`` (active / valid, 0 when none),
+    and ``fraction_positive`` the same fraction, for logging.
+    """
+
+    def __init__(self, margin: float = 0.2, squared: bool = False, average: str = "positive"):
+        super().__init__(margin, squared, average)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        _check(embeddings, labels)
+        d = pairwise_distances(embeddings, self.squared)
+        pos, neg = _masks(labels)
+        # valid[a, p, n]: p is a positive of a, n a negative of a.
+        valid = pos.unsqueeze(2) & neg.unsqueeze(1)
+        raw = d.unsqueeze(2) - d.unsqueeze(1) + self.margin
+        losses = F.relu(raw[valid])
+        n_valid = int(valid.sum())
+        n_active = int((losses > 0).sum())
+        return self._finish(embeddings, losses, n_valid, n_active)
+
+
+class BatchHardTripletLoss(_TripletLoss):
     """For each anchor, the farthest positive against the nearest negative.
 
     Anchors without a positive or without a negative in the batch are left out. The loss per
@@ -109,17 +120,8 @@ class BatchHardTripletLoss(nn.Module):
     """
 
     def __init__(self, margin: float = 0.2, squared: bool = False, soft: bool = False, average: str = "all"):
-        super().__init__()
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        if average not in AVERAGES:
-            raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
-        self.margin, self.squared, self.soft, self.average = float(margin), squared, soft, average
-        self.stats: dict[str, float] = {}
-
-    @property
-    def fraction_positive(self) -> float:
-        return self.stats.get("fraction", 0.0)
+        super().__init__(margin, squared, average)
+        self.soft = soft
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         _check(embeddings, labels)
@@ -133,14 +135,7 @@ class BatchHardTripletLoss(nn.Module):
         losses = F.softplus(raw) if self.soft else F.relu(raw)
         n_valid = int(anchors.sum())
         n_active = int((raw > 0).sum())
-        self.stats = {
-            "valid": n_valid,
-            "active": n_active,
-            "fraction": n_active / n_valid if n_valid else 0.0,
-        }
-        if n_valid == 0:
-            return embeddings.sum() * 0.0
-        return _reduce(losses, self.average)
+        return self._finish(embeddings, losses, n_valid, n_active)
 
 
 LOSSES = {"batch-all": BatchAllTripletLoss, "batch-hard": BatchHardTripletLoss}
