@@ -15,9 +15,9 @@ import numpy as np
 
 from faceunlock.camera import open_source
 from faceunlock.config import Config
+from faceunlock.evaluation.pad import analyse_frames, rates
 from faceunlock.model import load_card
 from faceunlock.pipeline import Pipeline
-from faceunlock.training.pad import analyse_frames, rates
 
 FPS = 30
 
