@@ -16,7 +16,8 @@ CLOCK_MONOTONIC time, readable through the test-only interface
 org.faceunlock.test.LogindStandIn on the manager object (UnlockCalls,
 EmitPrepareForSleep).
 
-Usage: python logind_standin.py --session ID:UID:NAME[:remote] ...   (bus: DBUS_SYSTEM_BUS_ADDRESS)
+Usage: python -m faceunlock.testing.logind_standin --session ID:UID:NAME[:remote] ...
+(bus: DBUS_SYSTEM_BUS_ADDRESS)
 """
 
 from __future__ import annotations
