@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from faceunlock.testing.service import extract
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,20 +39,6 @@ def copy_source(dst: Path) -> Path:
         elif src.is_file():
             shutil.copy2(src, out)
     return dst
-
-
-def extract(video: Path, out: Path, frames: range) -> Path:
-    import cv2
-
-    out.mkdir()
-    cap = cv2.VideoCapture(str(video))
-    for i in range(frames.stop):
-        ok, frame = cap.read()
-        assert ok, f"{video} has fewer than {frames.stop} frames"
-        if i in frames:
-            cv2.imwrite(str(out / f"frame{i:04d}.png"), frame)
-    cap.release()
-    return out
 
 
 def run(cmd: list, env: dict, cwd: Path) -> subprocess.CompletedProcess:
