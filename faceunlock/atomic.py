@@ -11,15 +11,18 @@ from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, mode: int = 0o600, owner: tuple[int, int] | None = None) -> Iterator[BinaryIO]:
     """A binary file to write that replaces path when the block ends; on an error path is untouched.
 
     Readers see either the old or the new file, never a mix, even after a crash.
+    owner (uid, gid): hand the file to that account before it appears (root writing for a service user).
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
+        if owner is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
@@ -36,7 +39,7 @@ def atomic_file(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
         os.close(dfd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
     """Replace path with data atomically (see atomic_file)."""
-    with atomic_file(path, mode) as fh:
+    with atomic_file(path, mode, owner) as fh:
         fh.write(data)

@@ -12,18 +12,29 @@ from pathlib import Path
 import pytest
 
 from faceunlock.testing import service as harness
-from faceunlock.testing.service import GRACE_S, NAME, PATH, VENV_BIN, stop, wait_for
+from faceunlock.testing.service import (
+    GRACE_S,
+    NAME,
+    PATH,
+    PLANTED_MARKER,
+    VENV_BIN,
+    planted_code,
+    stop,
+    wait_for,
+)
 
 __all__ = [
     "GRACE_S",
     "NAME",
     "PATH",
+    "PLANTED_MARKER",
     "ROOT",
     "VENV_BIN",
     "Bus",
     "dbus_error",
     "need",
     "need_root",
+    "planted_code",
     "stop",
     "wait_for",
 ]

@@ -32,7 +32,7 @@ def layer(module: str) -> str:
         return "ground"
     if module == "faceunlock.config":
         return "config"
-    if module == "faceunlock.cli":
+    if module in ("faceunlock.cli", "faceunlock.__main__"):
         return "commands"
     parts = module.split(".")
     if len(parts) > 1 and parts[1] in MAY_IMPORT:
