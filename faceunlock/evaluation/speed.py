@@ -143,8 +143,7 @@ def run_bench(video: Path, frames_timed: int, thread_counts: list[int], cold_run
     from faceunlock.config import Config, replace
     from faceunlock.enroll import capture
     from faceunlock.model import load_card
-    from faceunlock.pipeline import Pipeline
-    from faceunlock.store import TemplateStore
+    from faceunlock.runtime import load_pipeline, open_store
 
     frames, decode_ms = decode_frames(video, max(frames_timed, 120))
     if len(frames) < MIN_FRAMES:
@@ -160,7 +159,7 @@ def run_bench(video: Path, frames_timed: int, thread_counts: list[int], cold_run
             cv2.imwrite(str(rest / f"{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         for threads in thread_counts:
             t0 = time.perf_counter()
-            pipeline = Pipeline(cfg, card, threads=threads)
+            pipeline = load_pipeline(cfg, card, threads)
             load_ms = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
             anchors = capture(pipeline, iter(frames[:60]), 10, cfg.verify, 60.0)
@@ -180,7 +179,7 @@ def run_bench(video: Path, frames_timed: int, thread_counts: list[int], cold_run
                 "rss_mb": round(rss_mb(), 1),
                 **per_frame,
             }
-        TemplateStore(store, card.sha256, card.embedding_id).add("bench", "default", np.asarray(anchors))
+        open_store(cfg, card).add("bench", "default", np.asarray(anchors))
         results["cold_verify_ms"] = cold_verify_ms(rest, store, cold_runs)
     results["peer"] = peer_per_frame(frames[:frames_timed])
     best = min(results["by_threads"].values(), key=lambda r: r["per_frame"]["median"])
