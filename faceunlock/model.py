@@ -52,7 +52,13 @@ class ModelCard:
         template = sha256(TEMPLATE.tobytes()).hexdigest()[:12]
         return f"{self.name};flip={int(self.flip)};align={template}"
 
+    def scan_threshold(self, level: str) -> float:
+        """What a scan's fused windows are compared with: the shipped rule's attempt-level threshold,
+        or the per-pair one for a card without an attempt section."""
+        return self.attempt.threshold(level) if self.attempt else self.threshold(level)
+
     def threshold(self, level: str) -> float:
+        """The per-pair threshold: one image against one image."""
         try:
             return self.thresholds[level]
         except KeyError:

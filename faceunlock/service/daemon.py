@@ -70,7 +70,7 @@ class FaceUnlockService:
         self.card = card
         self.pipeline = pipeline
         self.store = store
-        self.threshold = card.threshold(cfg.verify.security_level)
+        self.threshold = card.scan_threshold(cfg.verify.security_level)
         self.state = "idle"
         self.worker = Worker(cfg.daemon.queue_size, self.set_state)
         self.logind = None
