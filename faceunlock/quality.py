@@ -1,8 +1,9 @@
 """Per-frame face quality from what the pipeline already measures: face size, chip sharpness, head
 pose (from the five landmarks) and the detector's score.
 
-Each factor maps its measure onto (0, 1]; the quality of a frame is their product. The reference
-values were read off the calibration identities' distributions (see docs/fusion.md), never off the
+Each factor maps its measure onto [FLOOR, 1]; the quality of a frame is their product. The reference
+values were read off the distributions of the celeba-train "calibrate" identities (median box 103 px,
+lower quartile of sharpness 64, 90% of yaws within +-0.3, pitch 0.59 +- 0.09), never off the
 identities held out for reporting.
 """
 
@@ -12,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SIZE_FULL = 112.0
+SIZE_FULL = 100.0
 """Box side (pixels) from which a face counts as full size: a smaller one is upscaled into the chip."""
 SHARP_FULL = 60.0
 """Laplacian variance of the chip from which a face counts as sharp."""
-YAW_SCALE = 0.25
+YAW_SCALE = 0.3
 """Horizontal nose offset (in eye distances) at which the pose factor has fallen to 1/e."""
 PITCH_FRONTAL = 0.59
 """Nose height between eyes (0) and mouth (1) of a frontal face: the alignment template's value."""
-PITCH_SCALE = 0.15
+PITCH_SCALE = 0.2
 SCORE_FLOOR = 0.8
 """Detector score at and below which the score factor is at its floor."""
 FLOOR = 0.1
