@@ -85,7 +85,8 @@ def run_sets(args: argparse.Namespace) -> int:
     print(f"rule {rule}: levels from {source}")
     for level, r in chosen["levels"].items():
         print(f"  level {level:<8} threshold {r['threshold']:.4f}: FAR {pct(r['far'])}, FRR {pct(r['frr'])}")
-    print(f"no face detected: {faces.no_face['count']} image(s); {faces.no_face['handling']}")
+    nf = faces.no_face
+    print(f"no face detected: {nf['count']} image(s); low quality: {nf['low_quality']}; {nf['handling']}")
     if args.json_out:
         out = {"attempt": chosen, "rule": rule, "enrol": args.enrol, "probe": args.probe}
         Path(args.json_out).write_text(json.dumps(out, indent=1) + "\n")

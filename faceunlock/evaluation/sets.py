@@ -4,7 +4,8 @@ The protocol (seeded, the same for every rule): the images of each identity are 
 Its first K are its enrolment. Genuine attempts are the rest, cut into consecutive groups of M.
 Impostor attempts are all its images (enrolment included: they are not the enrolment being
 attacked), cut into groups of M, each scored against every other identity's enrolment.
-Identities with fewer than ``min_images`` images are left out.
+Images without a detected face, or of a quality under the policy's MIN_QUALITY, are left out (a
+scan never fuses those frames), and then identities with fewer than ``min_images`` images.
 
 An identity's split ("calibrate" or "report") follows from a hash of its name alone, so it is the
 same on every machine and for every model: thresholds and rules are chosen on "calibrate"
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from faceunlock.evaluation.faceset import embed_images, no_face_report
+from faceunlock.evaluation.faceset import embed_images
 from faceunlock.evaluation.folders import identity_images
 from faceunlock.evaluation.metrics import as_sorted, at_levels, summarise, threshold_at_far
+from faceunlock.fused_track import MIN_QUALITY
 from faceunlock.fusion import RULES, fuse_batch
 from faceunlock.quality import qualities
 
@@ -106,8 +108,10 @@ def load_set(
     cache_dir: Path | None,
     min_images: int,
     split: str = "all",
+    min_quality: float = MIN_QUALITY,
 ) -> FaceSet:
-    """Embed the images of the identities with at least min_images images in the given split."""
+    """The faces a scan would fuse (detected, quality at least min_quality) of the identities in the
+    split that have at least min_images of them."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     names = identity_images(root)
@@ -117,13 +121,27 @@ def load_set(
         return counts[person] >= min_images and split in ("all", split_of(person))
 
     names = [n for n in names if keep(n.split("/")[0])]
-    if len({n.split("/")[0] for n in names}) < 2:
-        raise ValueError(f"fewer than 2 identities with >= {min_images} images in split {split} of {root}")
+    if not names:
+        raise ValueError(f"no identity with >= {min_images} images in split {split} of {root}")
     emb, marks, _ = embed_images(root, names, embedder, detector, pick, cache_dir)
-    scores = np.where(marks.detected, marks.scores, 0.0)
-    quality = qualities(marks.boxes, marks.sharpness, marks.points, scores)
+    quality = qualities(marks.boxes, marks.sharpness, marks.points, marks.scores)
     labels = np.array([n.split("/")[0] for n in names])
-    return FaceSet(names, labels, emb, quality, no_face_report(marks))
+    usable = marks.detected & (quality >= min_quality)
+    counts = Counter(labels[usable].tolist())
+    kept = usable & np.array([counts[person] >= min_images for person in labels], bool)
+    if len(set(labels[kept].tolist())) < 2:
+        raise ValueError(
+            f"fewer than 2 identities with >= {min_images} usable faces in split {split} of {root}"
+        )
+    left_out = {
+        "count": len(marks.missing),
+        "images": marks.missing,
+        "low_quality": int((marks.detected & ~usable).sum()),
+        "handling": f"left out, as are faces of quality under {min_quality}: a scan never fuses those",
+    }
+    return FaceSet(
+        [n for n, k in zip(names, kept, strict=True) if k], labels[kept], emb[kept], quality[kept], left_out
+    )
 
 
 def make_protocol(labels: np.ndarray, enrol: int, probe: int, seed: int) -> Protocol:
