@@ -20,7 +20,9 @@ say, or a tiny, blurred face."""
 class FusedTrack:
     """Disjoint windows of quality frames of one tracked face, each a fused decision."""
 
-    def __init__(self, anchors: np.ndarray, rule: str, size: int, threshold: float):
+    def __init__(
+        self, anchors: np.ndarray, rule: str, size: int, threshold: float, min_quality: float = MIN_QUALITY
+    ):
         if anchors.ndim != 2 or len(anchors) == 0:
             raise ValueError("no enrolled anchors")
         if size < 1:
@@ -29,6 +31,7 @@ class FusedTrack:
         self.rule = check_rule(rule)
         self.size = size
         self.threshold = threshold
+        self.min_quality = min_quality
         self.frames: list[np.ndarray] = []
         self.weights: list[float] = []
         self.streak = 0
@@ -42,7 +45,7 @@ class FusedTrack:
 
     def add(self, embedding: np.ndarray, quality: float) -> float | None:
         """Take one frame of the track; return the fused score when it completes a window, else None."""
-        if not quality >= MIN_QUALITY:
+        if not quality >= self.min_quality:
             self.low_quality += 1
             return None
         self.frames.append(np.asarray(embedding, np.float64))

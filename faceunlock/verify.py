@@ -21,10 +21,9 @@ from faceunlock.quality import frame_quality
 from faceunlock.vision.detect import Face
 
 TRACK_MIN_IOU = 0.3
-DEFAULT_RULE = "nearest-max"
-DEFAULT_WINDOW = 1
-"""Without attempt-level thresholds in the model card: windows of one frame under the per-pair
-threshold, that is, `consecutive` frames in a row each under it."""
+LEGACY_RULE = "nearest-max"
+"""Without attempt-level thresholds in the model card (rule None): windows of one frame, any quality,
+under the per-pair threshold, that is, `consecutive` frames in a row each under it, as before."""
 
 
 def nearest_distance(anchors: np.ndarray, embedding: np.ndarray) -> float:
@@ -77,8 +76,8 @@ class Scan:
         threshold: float,
         policy: VerifyConfig,
         liveness: LivenessConfig | None = None,
-        rule: str = DEFAULT_RULE,
-        window: int = DEFAULT_WINDOW,
+        rule: str | None = None,
+        window: int = 1,
     ):
         self.user = user
         self.anchors = anchors
@@ -87,7 +86,10 @@ class Scan:
         self.liveness = liveness or LivenessConfig()
         self.frames = 0
         self.judged = 0
-        self.fused = FusedTrack(anchors, rule, window, threshold)
+        if rule is None:
+            self.fused = FusedTrack(anchors, LEGACY_RULE, 1, threshold, min_quality=0.0)
+        else:
+            self.fused = FusedTrack(anchors, rule, window, threshold)
         self.track = 0
         self.last_face: Face | None = None
         self.skipped: dict[str, int] = {}
