@@ -85,10 +85,13 @@ class Scan:
         self.skipped: dict[str, int] = {}
         self.cues: dict[str, int] = {}
         self.best_frame: np.ndarray | None = None
+        self.distance: float | None = None
+        """The distance of the last frame's face (None when it could not be judged); for the preview."""
 
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
         """Take one analysed frame; return True once the match rule is met."""
         self.frames += 1
+        self.distance = None
         if self.best_frame is None:
             self.best_frame = rgb
         why = usable_face(result, self.policy)
@@ -99,7 +102,7 @@ class Scan:
         self.judged += 1
         for cue in result.cues:
             self.cues[cue] = self.cues.get(cue, 0) + 1
-        distance = nearest_distance(self.anchors, result.embedding)
+        distance = self.distance = nearest_distance(self.anchors, result.embedding)
         if self.best is None or distance < self.best:
             self.best, self.best_frame = distance, rgb
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
