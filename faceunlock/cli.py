@@ -21,6 +21,7 @@ COMMANDS = (
     "daemon",
     "unlock_now",
     "install",
+    "configure",
 )
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
 

@@ -171,6 +171,7 @@ class DaemonConfig:
 
 @dataclass(frozen=True)
 class PamConfig:
+    enabled: bool = opt(True, doc="face unlock for PAM at all (faceunlock disable | enable)")
     services: tuple = opt(PAM_SERVICES, doc="PAM services that may use face unlock", item=pam_service)
     other_user: bool = opt(False, doc="let one user authenticate as another who is in view (su bob)")
 
