@@ -14,7 +14,8 @@ GREEN, RED, AMBER, GREY, WHITE = (
     (150, 150, 150),
     (255, 255, 255),
 )
-DECISION_COLOURS = {"match": GREEN, "scanning": AMBER, "not-enrolled": GREY}
+DECISION_COLOURS = {"match": GREEN, "scanning": AMBER, "not-enrolled": GREY, "enrolling": AMBER}
+IN_PROGRESS = ("scanning", "not-enrolled", "enrolling")
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 

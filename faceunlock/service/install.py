@@ -32,6 +32,7 @@ ACTIVATION = f"usr/share/dbus-1/system-services/{BUS_NAME}.service"
 PAM_PROFILE = "usr/share/pam-configs/faceunlock"
 SYSUSERS = "usr/lib/sysusers.d/faceunlock.conf"
 POLKIT = "usr/share/polkit-1/rules.d/50-faceunlock.rules"
+POLKIT_ACTIONS = "usr/share/polkit-1/actions/org.faceunlock.policy"
 STATE = "var/lib/faceunlock"
 FILES = {
     UNIT: "systemd/faceunlock.service",
@@ -40,6 +41,7 @@ FILES = {
     PAM_PROFILE: "pam/pam-configs/faceunlock",
     SYSUSERS: "systemd/faceunlock.sysusers",
     POLKIT: "polkit/50-faceunlock.rules",
+    POLKIT_ACTIONS: "polkit/org.faceunlock.policy",
 }
 PACKAGED_PYTHON = "/usr/lib/faceunlock/bin/python"
 MAX_WALK = 200_000
@@ -163,7 +165,7 @@ def service_account() -> tuple[int, int] | None:
 
 
 def install(root: str | Path = "/") -> list[str]:
-    """Put the unit, bus files, PAM profile, sysusers and polkit files and the state directory under root."""
+    """Put the unit, bus files, PAM profile, sysusers, polkit files and the state directory under root."""
     root = Path(root).absolute()
     check_root(root)
     python = interpreter()
