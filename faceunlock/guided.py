@@ -102,6 +102,7 @@ class Step:
     done: int
     total: int
     quality: Quality
+    complete: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -294,8 +295,8 @@ class GuidedEnrolment:
             hint = HINTS[q.problem]
         else:
             hint = pose_hint(target, q.pose, self.straight)
-        done = sum(self.complete(p) for p in self.poses)
-        return Step(target, hint, accepted, done, len(self.poses), q)
+        complete = [p for p in self.poses if self.complete(p)]
+        return Step(target, hint, accepted, len(complete), len(self.poses), q, complete)
 
     def select(self) -> list[Candidate]:
         """Per pose, the per_pose candidates that differ most from what is already kept."""

@@ -78,9 +78,7 @@ def draw(rgb: np.ndarray, frame: Frame) -> np.ndarray:
     y = 8
     for line in text_lines(frame):
         y += put_text(img, line, (8, y + 14), scale, WHITE)
-    title = (
-        frame.decision if frame.decision in ("scanning", "not-enrolled") else f"last scan: {frame.decision}"
-    )
+    title = frame.decision if frame.decision in IN_PROGRESS else f"last scan: {frame.decision}"
     y += put_text(img, title, (8, y + 16), scale * 1.2, DECISION_COLOURS.get(frame.decision, RED))
     for line in wrap(frame.reason, w - 24, scale * 0.8)[:3]:
         y += put_text(img, line, (8, y + 12), scale * 0.8, WHITE)

@@ -25,7 +25,7 @@ from faceunlock.pipeline import FrameResult
 from faceunlock.verify import Scan, usable_face
 from faceunlock.vision.detect import Face
 
-SHOW_DECISION_S = 1.5
+SHOW_DECISION_S = 2.5
 """How long a finished scan's decision stays on screen while the next scan runs."""
 
 
@@ -150,6 +150,6 @@ class Preview:
 
     def progress(self, scan: Scan) -> str:
         return (
-            f"{scan.streak} of {self.cfg.verify.consecutive} matching frames in a row, "
-            f"face watched {scan.track} of {self.cfg.liveness.window}"
+            f"{scan.streak} matching frames in a row ({self.cfg.verify.consecutive} needed), "
+            f"face watched {scan.track} of {self.cfg.liveness.window} frames"
         )

@@ -9,6 +9,7 @@ polkit. Nobody is enrolled at the start. Camera folders:
 - "poses": live-person-c.mp4, 24 frames in a row of each head pose (straight
   20-43, left 100-123, right 260-283, down 370-393, up 450-473);
 - "straight": live-person-c.mp4 frames 520-579 (looking straight, held out);
+  "straight-long": the same five times over;
 - "empty": an empty grey room (no face).
 
 Loaded as a pytest plugin from conftest.py; the fixture is shared by the
@@ -69,6 +70,11 @@ def person_c_frames(video: Path, root: Path) -> dict[str, Path]:
             cv2.imwrite(str(wanted[i] / f"frame{i:04d}.png"), frame)
     for i in range(40):
         cv2.imwrite(str(folders["empty"] / f"frame{i:04d}.png"), np.full((480, 640, 3), 120, np.uint8))
+    long = folders["straight-long"] = root / "straight-long"
+    long.mkdir(exist_ok=True)
+    for loop in range(5):
+        for frame in sorted(folders["straight"].iterdir()):
+            (long / f"{loop}-{frame.name}").symlink_to(frame)
     return folders
 
 

@@ -101,9 +101,10 @@ def preview(
 
 def enrol(pipeline, cfg: Config, user: str, frames: int, stream: Stream) -> tuple[np.ndarray, dict]:
     """Guided enrolment (frames 0) or a plain capture of frames good frames, shown to the caller."""
-    from faceunlock.preview import Frame
+    from faceunlock.preview import Frame, FrameRate
 
     said: list = [None]
+    rate = FrameRate()
 
     def tell(stage: str, message: str, captured: int, needed: int) -> None:
         if (stage, message, captured) != said[0]:
@@ -120,14 +121,17 @@ def enrol(pipeline, cfg: Config, user: str, frames: int, stream: Stream) -> tupl
 
     def guided_progress(step, rgb, result) -> None:
         tell(step.pose, step.hint, step.done, step.total)
-        shown = Frame(faces=list(result.detection.faces), face=result.face, cues=list(result.cues))
+        shown = Frame(
+            faces=list(result.detection.faces), face=result.face, cues=list(result.cues), fps=rate.tick()
+        )
         shown.decision, shown.reason, shown.hint = (
             "enrolling",
             f"{step.done} of {step.total} poses",
             step.hint,
         )
         shown.liveness = step.quality.liveness
-        stream.frame(rgb, shown, {"pose": step.pose, "captured": step.done, "needed": step.total})
+        extra = {"pose": step.pose, "captured": step.done, "needed": step.total, "complete": step.complete}
+        stream.frame(rgb, shown, extra)
 
     anchors, report = runtime.guided_capture(pipeline, cfg, guided_progress)
     return anchors, {"mode": "guided", **report}
