@@ -28,6 +28,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -117,6 +118,41 @@ def scan_rate(
     return matched, scans
 
 
+def per_video(rows: list[dict], k: int, level: str) -> list[str]:
+    """One line per video: held-out frame and scan match rates, straight-k against guided-k, both folds."""
+    head = f"{'video':<20} {'poses (A / B)':<44} {'frames straight':>16} {'guided':>8}"
+    lines = [head + f" {'scans straight':>15} {'guided':>8}"]
+    for video in dict.fromkeys(r["video"] for r in rows):
+        folds = [r for r in rows if r["video"] == video and f"straight{k}_{level}" in r]
+        poses = " / ".join(
+            ",".join(p[:2] for p in r[f"guided{k}_poses"]) for r in rows if r["video"] == video
+        )
+        if not folds:
+            lines.append(f"{video:<20} {poses:<44} {'no enrolment in a fold':>49}")
+            continue
+        cells = []
+        for kind in ("frames", "scans"):
+            for name in ("straight", "guided"):
+                hit = sum(r[f"{name}{k}_{level}"][kind][0] for r in folds)
+                n = sum(r[f"{name}{k}_{level}"][kind][1] for r in folds)
+                cells.append(f"{hit / max(n, 1):.3f}")
+        lines.append(f"{video:<20} {poses:<44} {cells[0]:>16} {cells[1]:>8} {cells[2]:>15} {cells[3]:>8}")
+    return lines
+
+
+def print_report(rows: list[dict], totals: dict) -> None:
+    keys = (re.fullmatch(r"straight(\d+)_balanced", key) for r in rows for key in r)
+    for k in sorted({int(m.group(1)) for m in keys if m}):
+        for level in ("balanced", "strict"):
+            print(
+                f"\nstraight-{k} against guided-{k}, {level} threshold, both folds (poses: st le ri up do):"
+            )
+            print("\n".join(per_video(rows, k, level)))
+    print("\npooled over all folds that produced both enrolments:")
+    for (name, level, kind), (hit, n) in sorted(totals.items()):
+        print(f"  {name:<11} {level:<9} {kind:<7} {hit:>5}/{n:<5} = {hit / max(n, 1):.3f}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--videos", nargs="*", type=Path)
@@ -126,7 +162,12 @@ def main() -> int:
         "--anchors", type=int, nargs="*", default=[5, 10], help="anchors per enrolment (multiples of 5)"
     )
     p.add_argument("--json", help="write every fold's figures here")
+    p.add_argument("--report", help="print the tables of a --json file of an earlier run, and stop")
     args = p.parse_args()
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        print_report(saved["rows"], {tuple(k.split(" ")): tuple(v) for k, v in saved["pooled"].items()})
+        return 0
     cfg, card = Config(), load_card()
     pipeline = Pipeline(cfg, card, threads=args.threads)
     levels = {level: card.threshold(level) for level in ("balanced", "strict")}
@@ -161,9 +202,7 @@ def main() -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
         print(f"# {video.name}: {len(analysed)} frames in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    print("\npooled over all folds that produced both enrolments:")
-    for (name, level, kind), (hit, n) in sorted(totals.items()):
-        print(f"  {name:<11} {level:<9} {kind:<7} {hit:>5}/{n:<5} = {hit / max(n, 1):.3f}")
+    print_report(rows, totals)
     if args.json:
         Path(args.json).write_text(
             json.dumps({"rows": rows, "pooled": {" ".join(k): v for k, v in totals.items()}})
