@@ -18,7 +18,7 @@ from faceunlock.store import check_label, check_user
 def register(sub) -> None:
     """Add this subcommand's parser."""
     p = sub.add_parser("enroll", help="capture and store a user's face, guided through a few head poses")
-    p.add_argument("--user", required=True)
+    p.add_argument("--user", required=True, help="the login name to enrol")
     p.add_argument("--source", help="camera device or index, video, image or folder of images")
     p.add_argument("--label", default="default", help="name of this enrolment (default: default)")
     p.add_argument(

@@ -144,12 +144,19 @@ def verify(conn, user: str, timeout: float) -> tuple[str, str]:
     return decision, reason
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="faceunlock-pam", description="PAM client for pam_exec.so")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="faceunlock-pam", description="Face unlock for PAM: the client that pam_exec.so runs."
+    )
     p.add_argument("--bus-address", default=SYSTEM_BUS_ADDRESS, help="D-Bus address of the system bus")
     p.add_argument("--config", help="config file (default /etc/faceunlock/config.toml); must be trusted")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds the scan may take (default 5)")
     p.add_argument("--quiet", action="store_true", help="print nothing for the PAM conversation")
+    return p
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if not 0.2 <= args.timeout <= 60:
         p.error("--timeout must be between 0.2 and 60 seconds")
