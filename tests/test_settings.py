@@ -3,6 +3,8 @@ the daemon's user, merged over the root config by the PAM client, and fail close
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -116,29 +118,32 @@ def test_write_is_private_and_reads_back(rig):
     assert settings.read(path) == {"pam.sudo": False, "verify.security_level": "strict"}
 
 
-def pam(rig_path, service="sudo"):
-    """Run the PAM client's main as pam_exec would, up to the point where it would use the bus."""
-    env = {"PAM_USER": "root", "PAM_SERVICE": service, "PAM_TYPE": "auth"}
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return pam_client.main(["--config", str(rig_path), "--bus-address", "unix:path=/nonexistent/bus"])
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+def pam(rig_path, capsys, service="sudo"):
+    """Run the PAM client as pam_exec does (an isolated interpreter), with no bus to reach."""
+    env = {"PAM_USER": "root", "PAM_SERVICE": service, "PAM_TYPE": "auth", "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-I", "-m", "faceunlock.service.pam_client", "--config", str(rig_path)]
+    proc = subprocess.run(
+        [*cmd, "--bus-address", "unix:path=/nonexistent/bus"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
 
 
 @root_only
 def test_pam_client_applies_the_overlay_and_fails_closed(rig, capsys):
     path, store = rig
     overlay(store, {"pam.sudo": False})
-    assert pam(path, "sudo") == pam_client.EXIT_REFUSED
+    assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
     assert "PAM service 'sudo' is not in [pam] services" in capsys.readouterr().err
     overlay(store, {"pam.sudo": False}, mode=0o666)
-    assert pam(path, "su") == pam_client.EXIT_UNAVAILABLE
+    assert pam(path, capsys, "su") == pam_client.EXIT_UNAVAILABLE
     assert "face unlock is off: settings overlay" in capsys.readouterr().err
     overlay(store, {"liveness.enabled": False})
-    assert pam(path, "su") == pam_client.EXIT_UNAVAILABLE
+    assert pam(path, capsys, "su") == pam_client.EXIT_UNAVAILABLE
     assert "cannot be changed from the settings app" in capsys.readouterr().err
 
 
@@ -146,5 +151,5 @@ def test_pam_client_applies_the_overlay_and_fails_closed(rig, capsys):
 def test_pam_client_refuses_at_once_when_disabled(rig, capsys):
     path, store = rig
     path.write_text(f'[store]\npath = "{store}"\n\n[pam]\nenabled = false\n')
-    assert pam(path, "sudo") == pam_client.EXIT_REFUSED
+    assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
     assert "face unlock is disabled" in capsys.readouterr().err

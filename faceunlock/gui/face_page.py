@@ -92,6 +92,7 @@ class FacePage(Adw.PreferencesPage):
         if self.enrolling or not self.window.claim_camera(self):
             return
         self.enrolling = True
+        self.window.status.set_label("")
         self.button.set_sensitive(False)
         self.instruction.set_label("Waiting for authorisation…")
         for pose, widget in self.poses.items():
