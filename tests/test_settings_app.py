@@ -331,7 +331,24 @@ def test_delete_from_the_list(ui_service, desktop):
         svc.point_camera("poses")
         svc.proxy().Enroll("nobody", "default", 0, timeout=180)
     page(desk, "Face")
+    desk.wait(lambda: desk.find("push button", "Delete default")["found"], 20, "the enrolment in the list")
     desk.act("push button", "Delete default")
     desk.wait(lambda: desk.find("list item", "No face enrolled yet")["found"], 30, "the empty list")
     assert not (svc.store / "nobody.json").exists()
     assert wait_for(lambda: desk.app.poll() is None, 1), "the app is still running"
+
+
+def test_faceunlock_test_opens_its_window_on_the_display(ui_service, desktop):
+    """`faceunlock test` where a display exists: a GTK window shows the frames until the source ends."""
+    env = {**os.environ, "DISPLAY": desktop.env["DISPLAY"], "GSK_RENDERER": "cairo", "GDK_BACKEND": "x11"}
+    screen = desktop.fb / "Xvfb_screen0"
+    before = read_xwd(screen).astype(int)
+    cmd = [sys.executable, "-m", "faceunlock", "test", "--source", str(ui_service.frames["straight"])]
+    proc = subprocess.Popen([*cmd, "--threads", "1"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        changed = lambda: np.abs(read_xwd(screen).astype(int) - before).mean() > 5  # noqa: E731
+        assert wait_for(lambda: proc.poll() is not None or changed(), 90), "nothing new on the screen"
+        assert proc.poll() is None, proc.stderr.read()
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    finally:
+        stop(proc)

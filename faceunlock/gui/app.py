@@ -60,8 +60,17 @@ def build_window(app, Adw, Gtk):
             self.daemon.on_frame = self.frame
             self.daemon.on_enroll_status = self.face.status
             self.daemon.on_properties = self.properties
+            self.stack.connect("notify::visible-child", self.page_shown)
             self.face.refresh()
             self.settings.refresh()
+
+        def page_shown(self, stack, _param) -> None:
+            """Show what is true now when a page comes into view (another tool may have changed it)."""
+            page = stack.get_visible_child()
+            if page is self.face and not self.face.enrolling:
+                self.face.refresh()
+            elif page is self.settings:
+                self.settings.refresh()
 
         def report(self, message: str) -> None:
             self.status.set_label(message)
