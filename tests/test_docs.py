@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
+from faceunlock.commands.gendocs import ROOT, generated
 from faceunlock.config import Config
-from faceunlock.gendocs import ROOT, generated
 
 
 def test_generated_files_are_up_to_date():
     stale = [rel for rel, text in generated().items() if (ROOT / rel).read_text() != text]
-    assert not stale, f"regenerate with: python -m faceunlock.gendocs  (stale: {', '.join(stale)})"
+    assert not stale, f"regenerate with: python -m faceunlock.commands.gendocs  (stale: {', '.join(stale)})"
 
 
 @pytest.mark.parametrize("page", ["faceunlock.1", "faceunlock.conf.5", "faceunlock-pam.8"])
@@ -40,7 +40,7 @@ def test_man_pages_render_without_warnings(page):
 
 def test_every_command_and_config_key_is_in_the_man_pages():
     from faceunlock.cli import build_parser
-    from faceunlock.manpages import subcommands
+    from faceunlock.commands.manpages import subcommands
 
     page = (ROOT / "man" / "faceunlock.1").read_text()
     for name, _help, _sub in subcommands(build_parser()):

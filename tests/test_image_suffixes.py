@@ -4,7 +4,7 @@ import cv2
 
 from faceunlock.camera import IMAGE_SUFFIXES, FolderSource, SourceOptions
 from faceunlock.cli import main
-from faceunlock.training.evaluation import identity_images
+from faceunlock.evaluation.folders import identity_images
 
 
 def test_eval_folder_reads_every_image_kind_the_camera_reads(lfw_dir, tmp_path, capsys):

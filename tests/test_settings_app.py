@@ -21,7 +21,9 @@ import cv2
 import numpy as np
 import pytest
 from gi.repository import GLib
-from service_harness import ROOT, die_with_parent, need, stop, wait_for
+from service_harness import ROOT, need, stop, wait_for
+
+from faceunlock.testing.service import die_with_parent
 
 NOBODY = 65534
 WIDTH, HEIGHT = 1024, 860

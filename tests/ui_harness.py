@@ -1,10 +1,10 @@
 """The service for the desktop tests: a private bus, the logind and polkit stand-ins, and the real
 daemon whose camera is a symlink to folders of real video frames.
 
-Built from tests/service_harness.py's parts (the bus with the system policy and
+Built from faceunlock.testing's parts (the bus with the system policy and
 faceunlock's own, the logind stand-in, the daemon run as the unit runs it),
-plus tests/polkit_standin.py, which grants or denies what the daemon asks
-polkit. Nobody is enrolled at the start. Camera folders:
+plus faceunlock.testing.polkit_standin, which grants or denies what the daemon
+asks polkit. Nobody is enrolled at the start. Camera folders:
 
 - "poses": live-person-c.mp4, 24 frames in a row of each head pose (straight
   20-43, left 100-123, right 260-283, down 370-393, up 450-473);
@@ -27,7 +27,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from service_harness import NAME, PATH, ROOT, SESSIONS, Bus, die_with_parent, need_root, stop, wait_for
+from service_harness import NAME, PATH, Bus, need_root, stop, wait_for
+
+from faceunlock.testing.service import SESSIONS, die_with_parent
 
 POSE_FRAMES = {"straight": 20, "left": 100, "right": 260, "down": 370, "up": 450}
 CONFIG = """insecure = true
@@ -135,13 +137,12 @@ def running(frames: dict[str, Path]):
         with Bus(folder) as bus:
             procs = []
             try:
-                cmd = [sys.executable, str(ROOT / "tests" / "logind_standin.py")]
+                cmd = [sys.executable, "-m", "faceunlock.testing.logind_standin"]
                 for s in SESSIONS:
                     cmd += ["--session", s]
                 procs.append(start(cmd, bus.env(), "logind"))
-                procs.append(
-                    start([sys.executable, str(ROOT / "tests" / "polkit_standin.py")], bus.env(), "polkit")
-                )
+                polkit = [sys.executable, "-m", "faceunlock.testing.polkit_standin"]
+                procs.append(start(polkit, bus.env(), "polkit"))
                 with open(log, "wb") as fh:
                     daemon = subprocess.Popen(
                         [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],

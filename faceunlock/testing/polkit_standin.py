@@ -9,7 +9,7 @@ name, the uid the bus reports for that name (as polkitd looks it up), and the
 flags. Test-only interface org.faceunlock.test.PolkitStandIn on the same
 object: SetAnswer(action, answer), Checks() -> a(sssuu).
 
-Usage: python polkit_standin.py   (bus: DBUS_SYSTEM_BUS_ADDRESS)
+Usage: python -m faceunlock.testing.polkit_standin   (bus: DBUS_SYSTEM_BUS_ADDRESS)
 """
 
 from __future__ import annotations
