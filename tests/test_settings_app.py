@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from gi.repository import GLib
 from service_harness import ROOT, need, stop, wait_for
+from ui_harness import pixelate_faces
 
 from faceunlock.testing.service import die_with_parent
 
@@ -235,6 +236,7 @@ def shots(tmp_path_factory):
         target.mkdir(parents=True, exist_ok=True)
         for png in out.glob("*.png"):
             shutil.copy(png, target / png.name)
+            pixelate_faces(target / png.name)
 
 
 def page(desk: Desktop, title: str) -> None:

@@ -171,3 +171,28 @@ def ui_service(video_dir, tmp_path_factory):
     frames = person_c_frames(video_dir / "live-person-c.mp4", tmp_path_factory.mktemp("ui-frames"))
     with running(frames) as svc:
         yield svc
+
+
+def pixelate_faces(png: Path) -> int:
+    """Pixelate every face the detector finds in a screenshot, in place; returns how many.
+
+    The screenshots show frames of a shared recording of a real person, which the project may use for
+    tests but must not publish: the copies committed under docs/screenshots keep the interface and
+    the drawn boxes, not the face.
+    """
+    import cv2
+
+    from faceunlock.vision.detect import Detector
+
+    img = cv2.imread(str(png))
+    faces = Detector(min_face_size=20, threads=1).detect(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).faces
+    h, w = img.shape[:2]
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        fw, fh = x2 - x1, y2 - y1
+        x1, y1 = int(max(0, x1 - 0.3 * fw)), int(max(0, y1 - 0.5 * fh))
+        x2, y2 = int(min(w, x2 + 0.3 * fw)), int(min(h, y2 + 0.3 * fh))
+        small = cv2.resize(img[y1:y2, x1:x2], (max(1, (x2 - x1) // 24), max(1, (y2 - y1) // 24)))
+        img[y1:y2, x1:x2] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(png), img)
+    return len(faces)
