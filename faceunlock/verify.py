@@ -37,6 +37,13 @@ def nearest_distance(anchors: np.ndarray, embedding: np.ndarray) -> float:
     return value
 
 
+def fusion_of(card) -> dict:
+    """Scan's rule and window from a model card: its shipped fusion rule and M, or {} (the old rule)
+    for a card without attempt-level thresholds. Use it with card.scan_threshold(level)."""
+    attempt = getattr(card, "attempt", None)
+    return {"rule": attempt.rule, "window": attempt.probe} if attempt else {}
+
+
 def iou(a: Face, b: Face) -> float:
     ax1, ay1, ax2, ay2 = a.box
     bx1, by1, bx2, by2 = b.box
@@ -95,10 +102,14 @@ class Scan:
         self.skipped: dict[str, int] = {}
         self.cues: dict[str, int] = {}
         self.best_frame: np.ndarray | None = None
+        self.distance: float | None = None
+        """The fused score after the last frame (of the window it completed, else of the window filling;
+        None when nothing could be fused); for the preview. With one-frame windows, that frame's distance."""
 
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
         """Take one analysed frame; return True once the match rule is met."""
         self.frames += 1
+        self.distance = None
         if self.best_frame is None:
             self.best_frame = rgb
         why = usable_face(result, self.policy)
@@ -116,13 +127,19 @@ class Scan:
             self.fused.reset()
         face = result.face
         best = self.fused.best
-        self.fused.add(
+        score = self.fused.add(
             result.embedding, frame_quality(face.size, result.sharpness, face.landmarks, face.score)
         )
+        self.distance = score if score is not None else self.fused.partial()
         if self.fused.best is not None and self.fused.best != best:
             self.best_frame = rgb
         self.last_face = face
         return self.fused.streak >= self.policy.consecutive and self.live()
+
+    @property
+    def streak(self) -> int:
+        """Fused windows in a row of the current track under the threshold."""
+        return self.fused.streak
 
     @property
     def best(self) -> float | None:
@@ -217,9 +234,7 @@ def scan(
     started = time.monotonic()
     if deadline is None:
         deadline = started + (policy.timeout if timeout is None else timeout)
-    attempt = getattr(getattr(pipeline, "card", None), "attempt", None)
-    fusion = {"rule": attempt.rule, "window": attempt.probe} if attempt else {}
-    state = Scan(user, anchors, threshold, policy, liveness, **fusion)
+    state = Scan(user, anchors, threshold, policy, liveness, **fusion_of(getattr(pipeline, "card", None)))
     matched = timed_out = False
     for rgb in frames:
         if state.feed(pipeline.analyse(rgb), rgb):
