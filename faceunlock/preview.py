@@ -154,6 +154,7 @@ class Preview:
 
     def progress(self, scan: Scan) -> str:
         return (
-            f"{scan.streak} matching frames in a row ({self.cfg.verify.consecutive} needed), "
+            f"{scan.streak} matching windows of {scan.fused.size} frame(s) in a row "
+            f"({self.cfg.verify.consecutive} needed), "
             f"face watched {scan.track} of {self.cfg.liveness.window} frames"
         )
