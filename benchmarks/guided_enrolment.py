@@ -12,10 +12,11 @@ enrolments then read the same analysed frames of the enrol half, in order:
 
 On the verify half, with the model card's thresholds (never tuned here):
 - frame rate: of the frames whose face can be judged (verify's gates), the
-  share whose distance to the nearest anchor is under the threshold;
+  share whose distance to the nearest anchor is under the per-pair threshold;
 - scan rate: the verify half cut into consecutive windows of --window frames,
-  each run through the full decision policy (faceunlock.verify.Scan: 2
-  consecutive frames, liveness window) as one scan; the share that match.
+  each run through the full decision policy (faceunlock.verify.Scan with the
+  card's fusion rule and attempt-level threshold: 2 fused windows in a row,
+  liveness window) as one scan; the share that match.
 
 A fold counts only when both enrolments produced anchors.
 Usage: FACEUNLOCK_DATA=... python benchmarks/guided_enrolment.py [--videos V ...] [--json out.json]
@@ -42,7 +43,7 @@ from faceunlock.errors import EnrollError
 from faceunlock.guided import GuidedEnrolment, which_pose
 from faceunlock.model import load_card
 from faceunlock.pipeline import Pipeline
-from faceunlock.verify import Scan, nearest_distance, usable_face
+from faceunlock.verify import Scan, fusion_of, nearest_distance, usable_face
 from faceunlock.vision.pose import estimate_pose
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,11 +109,13 @@ def frame_rate(cfg: Config, anchors: np.ndarray, frames: list, threshold: float)
 
 
 def scan_rate(
-    cfg: Config, anchors: np.ndarray, frames: list, threshold: float, window: int
+    cfg: Config, card, anchors: np.ndarray, frames: list, level: str, window: int
 ) -> tuple[int, int]:
+    """Scans as verify runs them: the card's fusion rule and its attempt-level threshold."""
     matched = scans = 0
+    threshold = card.scan_threshold(level)
     for start in range(0, len(frames) - window + 1, window):
-        scan = Scan("bench", anchors, threshold, cfg.verify, cfg.liveness)
+        scan = Scan("bench", anchors, threshold, cfg.verify, cfg.liveness, **fusion_of(card))
         scans += 1
         matched += any(scan.feed(r) for _i, (_h, r) in frames[start : start + window])
     return matched, scans
@@ -193,7 +196,7 @@ def main() -> int:
                 for level, threshold in levels.items():
                     for name, anchors in (("straight", straight), ("guided", guided)):
                         fr = frame_rate(cfg, anchors, parts[test], threshold)
-                        sr = scan_rate(cfg, anchors, parts[test], threshold, args.window)
+                        sr = scan_rate(cfg, card, anchors, parts[test], level, args.window)
                         row[f"{name}{k}_{level}"] = {"frames": fr, "scans": sr}
                         for kind, (hit, n) in (("frames", fr), ("scans", sr)):
                             key = (f"{name}{k}", level, kind)

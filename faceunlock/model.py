@@ -10,6 +10,25 @@ from faceunlock.errors import ModelError
 from faceunlock.paths import installed_package, models_dir
 
 DEFAULT_MODEL = "dlib-resnet-ft1"
+LEVELS = ("strict", "balanced", "fast")
+
+
+@dataclass(frozen=True)
+class AttemptThresholds:
+    """Attempt-level thresholds (card ``attempt``): one per fusion rule and level, for attempts of
+    ``probe`` frames against ``enrol`` anchors; ``rule`` is the one the verifier uses."""
+
+    rule: str
+    enrol: int
+    probe: int
+    thresholds: dict[str, dict[str, float]]
+
+    def threshold(self, level: str, rule: str | None = None) -> float:
+        rule = rule or self.rule
+        try:
+            return self.thresholds[rule][level]
+        except KeyError:
+            raise ModelError(f"no attempt threshold for rule {rule!r} at level {level!r}") from None
 
 
 @dataclass(frozen=True)
@@ -21,6 +40,7 @@ class ModelCard:
     sha256: str
     flip: bool
     thresholds: dict[str, float]
+    attempt: AttemptThresholds | None = None
 
     @property
     def embedding_id(self) -> str:
@@ -32,7 +52,13 @@ class ModelCard:
         template = sha256(TEMPLATE.tobytes()).hexdigest()[:12]
         return f"{self.name};flip={int(self.flip)};align={template}"
 
+    def scan_threshold(self, level: str) -> float:
+        """What a scan's fused windows are compared with: the shipped rule's attempt-level threshold,
+        or the per-pair one for a card without an attempt section."""
+        return self.attempt.threshold(level) if self.attempt else self.threshold(level)
+
     def threshold(self, level: str) -> float:
+        """The per-pair threshold: one image against one image."""
         try:
             return self.thresholds[level]
         except KeyError:
@@ -49,6 +75,31 @@ def resolve_weights(spec: dict, card_dir: Path) -> Path:
     return card_dir / spec["file"]
 
 
+def read_attempt(raw: dict | None, path: Path) -> AttemptThresholds | None:
+    """The card's attempt section, checked: a known shipped rule, every level for every rule, sane values."""
+    if raw is None:
+        return None
+    from faceunlock.fusion import RULES
+
+    rule, enrol, probe = raw["rule"], raw["enrol"], raw["probe"]
+    thresholds = {r: {lv: float(t) for lv, t in levels.items()} for r, levels in raw["thresholds"].items()}
+    problems = []
+    if rule not in RULES or rule not in thresholds:
+        problems.append(f"shipped rule {rule!r} is unknown or has no thresholds")
+    for r, levels in thresholds.items():
+        if r not in RULES:
+            problems.append(f"unknown rule {r!r}")
+        if sorted(levels) != sorted(LEVELS) or not all(0 < t < 4 for t in levels.values()):
+            problems.append(f"rule {r!r} needs thresholds in (0, 4) for exactly {', '.join(LEVELS)}")
+        elif not levels["strict"] <= levels["balanced"] <= levels["fast"]:
+            problems.append(f"rule {r!r}: thresholds must grow from strict to fast")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100 for v in (enrol, probe)):
+        problems.append(f"enrol and probe must be counts from 1 to 100, not {enrol!r}, {probe!r}")
+    if problems:
+        raise ModelError(f"model card {path} has a bad attempt section: {'; '.join(problems)}")
+    return AttemptThresholds(rule=rule, enrol=enrol, probe=probe, thresholds=thresholds)
+
+
 def load_card(name: str = DEFAULT_MODEL) -> ModelCard:
     """Read and check a model card."""
     path = models_dir() / f"{name}.json"
@@ -62,6 +113,7 @@ def load_card(name: str = DEFAULT_MODEL) -> ModelCard:
             sha256=spec["sha256"],
             flip=bool(raw["input"].get("flip_average", False)),
             thresholds=thresholds,
+            attempt=read_attempt(raw.get("attempt"), path),
         )
     except FileNotFoundError:
         raise ModelError(f"model card not found: {path}") from None

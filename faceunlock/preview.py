@@ -100,11 +100,13 @@ class Preview:
         anchors: np.ndarray | None,
         threshold: float,
         clock: Callable[[], float] = time.monotonic,
+        fusion: dict | None = None,
     ):
         self.cfg = cfg
         self.user = user
         self.anchors = anchors if anchors is not None and len(anchors) else None
         self.threshold = threshold
+        self.fusion = fusion or {}
         self.clock = clock
         self.rate = FrameRate(clock)
         self.scan: Scan | None = None
@@ -114,7 +116,9 @@ class Preview:
 
     def new_scan(self) -> Scan:
         self.started = self.clock()
-        return Scan(self.user, self.anchors, self.threshold, self.cfg.verify, self.cfg.liveness)
+        return Scan(
+            self.user, self.anchors, self.threshold, self.cfg.verify, self.cfg.liveness, **self.fusion
+        )
 
     def step(self, result: FrameResult, rgb: np.ndarray | None = None) -> Frame:
         """Feed one analysed frame to the current scan; end the scan on a match or at its timeout."""
@@ -150,6 +154,7 @@ class Preview:
 
     def progress(self, scan: Scan) -> str:
         return (
-            f"{scan.streak} matching frames in a row ({self.cfg.verify.consecutive} needed), "
+            f"{scan.streak} matching windows of {scan.fused.size} frame(s) in a row "
+            f"({self.cfg.verify.consecutive} needed), "
             f"face watched {scan.track} of {self.cfg.liveness.window} frames"
         )

@@ -1,8 +1,9 @@
-"""The decision policy: nearest-anchor distance, threshold, consecutive frames of one tracked face.
+"""The decision policy: fused windows of one tracked face's quality frames against the enrolled anchors.
 
-A scan reads frames until the same tracked face has matched in ``consecutive``
-frames in a row, until the source ends, or until the deadline. Every error is a
-non-match: the caller maps anything but ``match`` to "fall through".
+A scan reads frames until ``consecutive`` fused windows in a row of the same tracked face are under
+the model card's attempt-level threshold (``faceunlock.fused_track``), until the source ends, or
+until the deadline. Every error is a non-match: the caller maps anything but ``match`` to "fall
+through".
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import numpy as np
 
 from faceunlock.config import LivenessConfig, VerifyConfig
 from faceunlock.decision import Decision
+from faceunlock.fused_track import FusedTrack
 from faceunlock.pipeline import FrameResult, Pipeline
+from faceunlock.quality import frame_quality
 from faceunlock.vision.detect import Face
 
 TRACK_MIN_IOU = 0.3
+LEGACY_RULE = "nearest-max"
+"""Without attempt-level thresholds in the model card (rule None): windows of one frame, any quality,
+under the per-pair threshold, that is, `consecutive` frames in a row each under it, as before."""
 
 
 def nearest_distance(anchors: np.ndarray, embedding: np.ndarray) -> float:
@@ -29,6 +35,13 @@ def nearest_distance(anchors: np.ndarray, embedding: np.ndarray) -> float:
     if not np.isfinite(value):
         raise ValueError("distance is not finite")
     return value
+
+
+def fusion_of(card) -> dict:
+    """Scan's rule and window from a model card: its shipped fusion rule and M, or {} (the old rule)
+    for a card without attempt-level thresholds. Use it with card.scan_threshold(level)."""
+    attempt = getattr(card, "attempt", None)
+    return {"rule": attempt.rule, "window": attempt.probe} if attempt else {}
 
 
 def iou(a: Face, b: Face) -> float:
@@ -57,10 +70,10 @@ def usable_face(result: FrameResult, policy: VerifyConfig) -> str | None:
 class Scan:
     """Accumulates the frames of one scan and decides.
 
-    A match needs `consecutive` frames in a row of one tracked face under the
-    threshold, that face watched for at least `liveness.window` frames, and no
-    presentation-attack cue anywhere in the scan (cues are sticky: once a
-    display frame or an IR-dark face is seen, the scan cannot match).
+    A match needs `consecutive` fused windows in a row (each of `window` quality frames, scored by
+    `rule`) of one tracked face under the attempt-level threshold, that face watched for at least
+    `liveness.window` frames, and no presentation-attack cue anywhere in the scan (cues are sticky:
+    once a display frame or an IR-dark face is seen, the scan cannot match).
     """
 
     def __init__(
@@ -70,6 +83,8 @@ class Scan:
         threshold: float,
         policy: VerifyConfig,
         liveness: LivenessConfig | None = None,
+        rule: str | None = None,
+        window: int = 1,
     ):
         self.user = user
         self.anchors = anchors
@@ -78,15 +93,18 @@ class Scan:
         self.liveness = liveness or LivenessConfig()
         self.frames = 0
         self.judged = 0
-        self.best: float | None = None
-        self.streak = 0
+        if rule is None:
+            self.fused = FusedTrack(anchors, LEGACY_RULE, 1, threshold, min_quality=0.0)
+        else:
+            self.fused = FusedTrack(anchors, rule, window, threshold)
         self.track = 0
         self.last_face: Face | None = None
         self.skipped: dict[str, int] = {}
         self.cues: dict[str, int] = {}
         self.best_frame: np.ndarray | None = None
         self.distance: float | None = None
-        """The distance of the last frame's face (None when it could not be judged); for the preview."""
+        """The fused score after the last frame (of the window it completed, else of the window filling;
+        None when nothing could be fused); for the preview. With one-frame windows, that frame's distance."""
 
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
         """Take one analysed frame; return True once the match rule is met."""
@@ -97,22 +115,36 @@ class Scan:
         why = usable_face(result, self.policy)
         if why is not None:
             self.skipped[why] = self.skipped.get(why, 0) + 1
-            self.streak, self.track, self.last_face = 0, 0, None
+            self.track, self.last_face = 0, None
+            self.fused.reset()
             return False
         self.judged += 1
         for cue in result.cues:
             self.cues[cue] = self.cues.get(cue, 0) + 1
-        distance = self.distance = nearest_distance(self.anchors, result.embedding)
-        if self.best is None or distance < self.best:
-            self.best, self.best_frame = distance, rgb
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
         self.track = self.track + 1 if same_track else 1
-        if distance < self.threshold:
-            self.streak = self.streak + 1 if same_track else 1
-        else:
-            self.streak = 0
-        self.last_face = result.face
-        return self.streak >= self.policy.consecutive and self.live()
+        if not same_track:
+            self.fused.reset()
+        face = result.face
+        best = self.fused.best
+        score = self.fused.add(
+            result.embedding, frame_quality(face.size, result.sharpness, face.landmarks, face.score)
+        )
+        self.distance = score if score is not None else self.fused.partial()
+        if self.fused.best is not None and self.fused.best != best:
+            self.best_frame = rgb
+        self.last_face = face
+        return self.fused.streak >= self.policy.consecutive and self.live()
+
+    @property
+    def streak(self) -> int:
+        """Fused windows in a row of the current track under the threshold."""
+        return self.fused.streak
+
+    @property
+    def best(self) -> float | None:
+        """The best fused score of the scan; before any full window, that of the frames waiting."""
+        return self.fused.best if self.fused.best is not None else self.fused.partial()
 
     def live(self) -> bool:
         """The liveness gate for the current track."""
@@ -133,8 +165,8 @@ class Scan:
         if matched:
             kind = "match"
             reason = (
-                f"{self.policy.consecutive} consecutive frames of one face under the threshold, "
-                f"liveness passed over {self.track} frames"
+                f"{self.policy.consecutive} fused windows of {self.fused.size} frames in a row of one face "
+                f"under the threshold ({self.fused.rule}), liveness passed over {self.track} frames"
             )
         elif self.judged:
             kind = "no-match"
@@ -164,12 +196,18 @@ class Scan:
     def no_match_reason(self) -> str:
         if self.cues:
             return "presentation attack suspected: " + self.liveness_summary()[6:]
-        if self.best is not None and self.best < self.threshold:
+        if self.fused.windows == 0:
             return (
-                f"face under the threshold but not {self.policy.consecutive} consecutive frames "
+                f"fewer than {self.fused.size} quality frames of one face to fuse"
+                + (f" ({self.fused.low_quality} of low quality)" if self.fused.low_quality else "")
+                + self.skip_summary()
+            )
+        if self.best < self.threshold:
+            return (
+                f"fused score under the threshold but not {self.policy.consecutive} windows in a row "
                 f"of one face watched for {self.liveness.window} frames" + self.skip_summary()
             )
-        return f"best distance {self.best:.3f} is not under the threshold {self.threshold:.3f}"
+        return f"best fused score {self.best:.3f} is not under the threshold {self.threshold:.3f}"
 
     def skip_summary(self) -> str:
         if not self.skipped:
@@ -196,7 +234,7 @@ def scan(
     started = time.monotonic()
     if deadline is None:
         deadline = started + (policy.timeout if timeout is None else timeout)
-    state = Scan(user, anchors, threshold, policy, liveness)
+    state = Scan(user, anchors, threshold, policy, liveness, **fusion_of(getattr(pipeline, "card", None)))
     matched = timed_out = False
     for rgb in frames:
         if state.feed(pipeline.analyse(rgb), rgb):

@@ -38,3 +38,8 @@ def lfw_dir(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def video_dir(data_dir) -> Path:
     return require(data_dir / "video")
+
+
+@pytest.fixture(scope="session")
+def celeba_dir(data_dir) -> Path:
+    return require(data_dir / "celeba-train")

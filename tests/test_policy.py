@@ -9,6 +9,7 @@ from faceunlock.config import Config, LivenessConfig, VerifyConfig
 from faceunlock.lockout import Lockout
 from faceunlock.pipeline import FrameResult
 from faceunlock.verify import Scan
+from faceunlock.vision.align import TEMPLATE
 from faceunlock.vision.detect import Detection, Face
 
 ANCHOR = np.ones((1, 128), np.float32) * 0.1
@@ -16,7 +17,8 @@ ANCHOR = np.ones((1, 128), np.float32) * 0.1
 
 def frame(distance=0.1, box=(100, 100, 300, 300), cues=(), faces=1, sharp=100.0):
     emb = ANCHOR[0] + np.eye(128, dtype=np.float32)[0] * distance
-    face = Face(box=box, landmarks=np.zeros((5, 2)), score=0.99)
+    landmarks = np.array(box[:2]) + TEMPLATE * (box[2] - box[0]) / 150  # a frontal face filling the box
+    face = Face(box=box, landmarks=landmarks, score=0.99)
     det = Detection(faces=[face] * faces, image_shape=(480, 640))
     return FrameResult(detection=det, face=face, chip=None, sharpness=sharp, embedding=emb, cues=list(cues))
 
@@ -145,3 +147,41 @@ def test_lockout_is_capped_at_a_day(tmp_path):
         now += 200_000
     guard.record("ida", matched=False, now=now)
     assert "locked out for 86400 more s" in guard.blocked("ida", now=now)
+
+
+def fused_scan(window=3, consecutive=1, rule="centroid"):
+    return Scan(
+        "u", ANCHOR, 0.4, VerifyConfig(consecutive=consecutive), LivenessConfig(window=1), rule, window
+    )
+
+
+def test_a_fused_window_decides_not_any_single_frame():
+    """Centroid of three frames: one far frame among near ones is outvoted, two are not."""
+    scan = fused_scan()
+    assert [scan.feed(f) for f in (frame(0.1), frame(0.9), frame(0.1))] == [False, False, True]
+    scan = fused_scan()
+    assert not any(scan.feed(f) for f in (frame(0.1), frame(0.9), frame(0.9)))
+    assert scan.best == pytest.approx((0.1 + 0.9 + 0.9) / 3, abs=1e-4)
+    assert "best fused score" in scan.decision(False, False, 0.0).reason
+
+
+def test_windows_in_a_row_of_one_track():
+    scan = fused_scan(consecutive=2)
+    frames = [frame(0.1)] * 3 + [frame(0.9)] * 3 + [frame(0.1)] * 3
+    assert not any(scan.feed(f) for f in frames)
+    assert any(scan.feed(f) for f in [frame(0.1)] * 3)
+    scan = fused_scan(consecutive=2)
+    a, b = frame(0.1, box=(100, 100, 300, 300)), frame(0.1, box=(400, 100, 600, 300))
+    assert not any(scan.feed(f) for f in [a, a, b, b, a, a, b, b])
+
+
+def test_low_quality_frames_are_watched_but_never_fused():
+    turned = frame(0.1)
+    marks = turned.face.landmarks.copy()
+    marks[2, 0] += 60  # the nose far off the eyes' midpoint: a head turned well away
+    turned.face = Face(box=turned.face.box, landmarks=marks, score=0.99)
+    scan = fused_scan()
+    assert not any(scan.feed(turned) for _ in range(10))
+    decision = scan.decision(False, False, 0.0)
+    assert decision.judged == 10 and "fewer than 3 quality frames" in decision.reason
+    assert "10 of low quality" in decision.reason

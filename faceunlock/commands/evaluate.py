@@ -1,4 +1,4 @@
-"""`faceunlock eval lfw|folder`: accuracy and error rates through the full pipeline."""
+"""`faceunlock eval lfw|folder|sets`: accuracy and error rates through the full pipeline."""
 
 from __future__ import annotations
 
@@ -31,7 +31,21 @@ def register(sub) -> None:
     f.add_argument("--root", required=True, help="folder of identity folders")
     f.add_argument("--min-face-size", type=int, default=20, help="detector minimum face size (pixels)")
     f.add_argument("--max-impostor", type=int, default=50_000_000, help="sample impostor pairs above this")
-    for bench in (e, f):
+    s = esub.add_parser("sets", help="set-to-set attempts: K enrolled images against M probe images")
+    s.add_argument("--root", required=True, help="identity folders, lfw-deepfunneled, or the video folder")
+    s.add_argument("--kind", choices=("folder", "lfw", "video"), default="folder", help="what --root holds")
+    s.add_argument("--split", choices=("calibrate", "report", "all"), default="all", help="identities to use")
+    s.add_argument("--enrol", type=int, default=5, help="K: images enrolled per identity")
+    s.add_argument("--probe", type=int, default=3, help="M: images per attempt")
+    s.add_argument("--min-images", type=int, help="leave out identities with fewer images (default: K)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the enrolment and attempt draw")
+    s.add_argument("--rule", help="the rule for --json and the levels (default: the model card's)")
+    s.add_argument("--step", type=int, default=5, help="video: every step-th frame")
+    s.add_argument("--frames", help="video: folder for the extracted frames (default: CACHE/frames)")
+    s.add_argument(
+        "--keep-duplicates", action="store_true", help="count known one-person label pairs as impostors too"
+    )
+    for bench in (e, f, s):
         bench.add_argument("--json", dest="json_out", help="write the results to this JSON file")
         bench.add_argument("--plots", help="write roc.png and hist.png into this folder")
         bench.add_argument("--cache", help="folder for cached landmarks and embeddings")
@@ -87,6 +101,10 @@ def report(result: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.benchmark == "sets":
+        from faceunlock.commands.evaluate_sets import run_sets
+
+        return run_sets(args)
     from faceunlock.evaluation.folders import evaluate_folder
     from faceunlock.evaluation.lfw import evaluate_lfw
     from faceunlock.evaluation.plots import write_plots

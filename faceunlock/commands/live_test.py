@@ -115,8 +115,11 @@ def annotated(args, cfg, card, source, stop):
     from faceunlock.preview import Preview
 
     pipeline = runtime.load_pipeline(cfg, card, args.threads)
+    from faceunlock.verify import fusion_of
+
+    threshold = card.scan_threshold(cfg.verify.security_level)
     preview = Preview(
-        cfg, args.user or "", anchors_of(cfg, card, args.user), card.threshold(cfg.verify.security_level)
+        cfg, args.user or "", anchors_of(cfg, card, args.user), threshold, fusion=fusion_of(card)
     )
     end = time.monotonic() + args.seconds if args.seconds else None
     for rgb in source.frames(end):

@@ -33,7 +33,7 @@ def decide(args: argparse.Namespace, started: float) -> Decision:
     try:
         cfg = config_mod.replace(load_config(args), "verify", timeout=args.timeout, security_level=args.level)
         card = load_card()
-        threshold = card.threshold(cfg.verify.security_level)
+        threshold = card.scan_threshold(cfg.verify.security_level)
         template = runtime.open_store(cfg, card).load(args.user)
         pipeline = runtime.load_pipeline(cfg, card, args.threads)
         deadline = time.monotonic() + cfg.verify.timeout

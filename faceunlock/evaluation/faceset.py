@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from faceunlock.atomic import atomic_file
 from faceunlock.camera import read_image
-from faceunlock.vision.align import TEMPLATE, align
+from faceunlock.vision.align import TEMPLATE, align, sharpness
 from faceunlock.vision.detect import Detection, Detector, Face
 
 
@@ -45,12 +45,17 @@ PICKERS: dict[str, Callable[[Detection], Face | None]] = {
 
 @dataclass
 class Landmarks:
-    """Five landmarks per image, whether they were detected, and image sizes."""
+    """Five landmarks per image, whether they were detected, image sizes, and the detector's score and
+    box size (max side, pixels) of the face, and the aligned chip's sharpness (set by embed_images);
+    each is NaN where unknown (no face, or a cache written before they were kept)."""
 
     names: list[str]
     points: np.ndarray
     detected: np.ndarray
     sizes: np.ndarray
+    scores: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    sharpness: np.ndarray | None = None
     detect_ms: list[float] = field(default_factory=list)
     decode_ms: list[float] = field(default_factory=list)
 
@@ -80,23 +85,30 @@ def detect_all(
     progress: bool = True,
 ) -> Landmarks:
     """Landmarks for every image (relative names under root), from the cache where possible."""
-    cached: dict[str, tuple[np.ndarray, bool, np.ndarray]] = {}
+    cached: dict[str, tuple] = {}
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"landmarks-{cache_key(detector, pick)}.npz"
         if cache_file.exists():
             with np.load(cache_file, allow_pickle=False) as z:
-                rows = zip(z["names"].tolist(), z["points"], z["detected"], z["sizes"], strict=True)
-                cached = {n: (p, bool(d), s) for n, p, d, s in rows}
+                n = len(z["names"])
+                scores = z["scores"] if "scores" in z.files else np.full(n, np.nan, np.float32)
+                boxes = z["boxes"] if "boxes" in z.files else np.full(n, np.nan, np.float32)
+                rows = zip(
+                    z["names"].tolist(), z["points"], z["detected"], z["sizes"], scores, boxes, strict=True
+                )
+                cached = {n: (p, bool(d), s, sc, b) for n, p, d, s, sc, b in rows}
     chooser = PICKERS[pick]
     points = np.zeros((len(names), 5, 2), np.float32)
     detected = np.zeros(len(names), bool)
     sizes = np.zeros((len(names), 2), np.int32)
-    result = Landmarks(list(names), points, detected, sizes)
+    face_scores = np.full(len(names), np.nan, np.float32)
+    face_boxes = np.full(len(names), np.nan, np.float32)
+    result = Landmarks(list(names), points, detected, sizes, face_scores, face_boxes)
     todo = [i for i, n in enumerate(names) if n not in cached]
     for i, n in enumerate(names):
         if n in cached:
-            points[i], detected[i], sizes[i] = cached[n]
+            points[i], detected[i], sizes[i], face_scores[i], face_boxes[i] = cached[n]
     for i in tqdm(todo, desc="detect", unit="img", disable=not progress or not todo):
         t0 = time.perf_counter()
         rgb = read_image(Path(root) / names[i])
@@ -107,9 +119,12 @@ def detect_all(
         sizes[i] = rgb.shape[1], rgb.shape[0]
         if face is not None:
             points[i], detected[i] = face.landmarks, True
+            face_scores[i], face_boxes[i] = face.score, face.size
     if cache_file is not None and todo:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        merged = {n: (points[i], detected[i], sizes[i]) for i, n in enumerate(names)}
+        merged = {
+            n: (points[i], detected[i], sizes[i], face_scores[i], face_boxes[i]) for i, n in enumerate(names)
+        }
         for n, v in cached.items():
             merged.setdefault(n, v)
         keys = sorted(merged)
@@ -120,6 +135,8 @@ def detect_all(
                 points=np.stack([merged[k][0] for k in keys]),
                 detected=np.array([merged[k][1] for k in keys]),
                 sizes=np.stack([merged[k][2] for k in keys]),
+                scores=np.array([merged[k][3] for k in keys], np.float32),
+                boxes=np.array([merged[k][4] for k in keys], np.float32),
             )
     fill_missing(result)
     return result
@@ -142,6 +159,7 @@ def fill_missing(marks: Landmarks) -> None:
 def embed_all(root: Path, marks: Landmarks, embedder, batch: int = 32, progress: bool = True) -> dict:
     """Align every image from its landmarks and embed the chips; returns embeddings and timings."""
     out = np.zeros((len(marks.names), 128), np.float32)
+    sharp = np.zeros(len(marks.names), np.float32)
     align_ms: list[float] = []
     embed_ms: list[float] = []
     steps = range(0, len(marks.names), batch)
@@ -153,10 +171,11 @@ def embed_all(root: Path, marks: Landmarks, embedder, batch: int = 32, progress:
             t0 = time.perf_counter()
             chips.append(align(rgb, marks.points[i]))
             align_ms.append((time.perf_counter() - t0) * 1e3)
+            sharp[i] = sharpness(chips[-1])
         t0 = time.perf_counter()
         out[start : start + len(chips)] = embedder.embed(np.stack(chips))
         embed_ms.extend([(time.perf_counter() - t0) * 1e3 / len(chips)] * len(chips))
-    return {"embeddings": out, "align_ms": align_ms, "embed_ms": embed_ms}
+    return {"embeddings": out, "sharpness": sharp, "align_ms": align_ms, "embed_ms": embed_ms}
 
 
 def embed_images(
@@ -173,11 +192,14 @@ def embed_images(
     key = hashlib.sha256(
         (embedder.fingerprint + str(embedder.flip) + cache_key(detector, pick)).encode() + TEMPLATE.tobytes()
     ).hexdigest()[:16]
-    cached: dict[str, np.ndarray] = {}
+    cached: dict[str, tuple[np.ndarray, float]] = {}
     cache_file = Path(cache_dir) / f"embeddings-{key}.npz" if cache_dir else None
     if cache_file and cache_file.exists():
         with np.load(cache_file) as z:
-            cached = dict(zip(z["names"].tolist(), z["embeddings"], strict=True))
+            sharp = z["sharpness"] if "sharpness" in z.files else np.full(len(z["names"]), np.nan)
+            cached = {
+                n: (e, float(s)) for n, e, s in zip(z["names"].tolist(), z["embeddings"], sharp, strict=True)
+            }
     todo = [i for i, n in enumerate(names) if n not in cached]
     out = np.zeros((len(names), 128), np.float32)
     timings: dict = {"align_ms": [], "embed_ms": []}
@@ -185,14 +207,20 @@ def embed_images(
         sub = Landmarks([names[i] for i in todo], marks.points[todo], marks.detected[todo], marks.sizes[todo])
         result = embed_all(root, sub, embedder, progress=progress)
         for j, i in enumerate(todo):
-            cached[names[i]] = result["embeddings"][j]
+            cached[names[i]] = (result["embeddings"][j], float(result["sharpness"][j]))
         timings = {"align_ms": result["align_ms"], "embed_ms": result["embed_ms"]}
         if cache_file:
             keys = sorted(cached)
             with atomic_file(cache_file, CACHE_MODE) as fh:
-                np.savez(fh, names=np.array(keys), embeddings=np.stack([cached[k] for k in keys]))
+                np.savez(
+                    fh,
+                    names=np.array(keys),
+                    embeddings=np.stack([cached[k][0] for k in keys]),
+                    sharpness=np.array([cached[k][1] for k in keys], np.float32),
+                )
+    marks.sharpness = np.zeros(len(names), np.float32)
     for i, n in enumerate(names):
-        out[i] = cached[n]
+        out[i], marks.sharpness[i] = cached[n]
     return out, marks, timings
 
 

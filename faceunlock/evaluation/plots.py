@@ -48,3 +48,33 @@ def write_plots(
     fig.savefig(hist_path, dpi=110)
     plt.close(fig)
     return [roc_path, hist_path]
+
+
+def write_rule_rocs(scores: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path, title: str) -> Path:
+    """The ROC curves (log FAR) of several fusion rules on one set, side by side in one plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for rule, (genuine, impostor) in scores.items():
+        g, i = as_sorted(genuine), as_sorted(impostor)
+        far, tar = roc_curve(g, i)
+        keep = far > 0
+        ax.semilogx(far[keep], tar[keep], label=rule)
+    g, i = next(iter(scores.values()))
+    ax.axvline(1.0 / len(i), linestyle=":", color="grey", linewidth=1)
+    ax.set_xlabel("false accept rate per attempt (dotted: one impostor attempt)")
+    ax.set_ylabel("true accept rate per attempt")
+    ax.set_title(
+        f"ROC by fusion rule: {title}\n({len(g):,} genuine, {len(i):,} impostor attempts)", fontsize=9
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    path = out_dir / "roc-rules.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -165,7 +165,7 @@ def run_bench(video: Path, frames_timed: int, thread_counts: list[int], cold_run
             anchors = capture(pipeline, iter(frames[:60]), 10, cfg.verify, 60.0)
             enrol_ms = (time.perf_counter() - t0) * 1e3
             per_frame = faceunlock_per_frame(pipeline, frames[:frames_timed], anchors)
-            threshold = card.threshold(cfg.verify.security_level)
+            threshold = card.scan_threshold(cfg.verify.security_level)
             warm = []
             for _ in range(5):
                 t0 = time.perf_counter()

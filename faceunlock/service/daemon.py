@@ -97,7 +97,7 @@ class FaceUnlockService:
         self.card = card
         self.pipeline = pipeline
         self.store = store
-        self.threshold = card.threshold(cfg.verify.security_level)
+        self.threshold = card.scan_threshold(cfg.verify.security_level)
         self.state = "idle"
         self.worker = Worker(cfg.daemon.queue_size, self.set_state)
         self.logind = None
@@ -141,7 +141,7 @@ class FaceUnlockService:
 
     def apply_settings(self) -> None:
         self.cfg = settings.apply(self.root_cfg, self.overlay)
-        self.threshold = self.card.threshold(self.cfg.verify.security_level)
+        self.threshold = self.card.scan_threshold(self.cfg.verify.security_level)
         self.watch_logind(self.cfg.daemon.auto_unlock and self.overlay_error is None)
 
     def watch_logind(self, on: bool) -> None:

@@ -87,8 +87,9 @@ def preview(
     """Stream the annotated preview until the deadline, stop, or another request for the camera;
     returns why it ended."""
     from faceunlock.preview import Preview
+    from faceunlock.verify import fusion_of
 
-    shows = Preview(cfg, user, anchors, threshold)
+    shows = Preview(cfg, user, anchors, threshold, fusion=fusion_of(pipeline.card))
     with runtime.open_camera(cfg, open_timeout=max(0.1, deadline - time.monotonic())) as source:
         for rgb in source.frames(deadline):
             stream.frame(rgb, shows.step(pipeline.analyse(rgb), rgb))
