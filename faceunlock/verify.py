@@ -1,7 +1,8 @@
 """The decision policy: nearest-anchor distance, threshold, consecutive frames of one tracked face.
 
 A scan reads frames until the same tracked face has matched in ``consecutive``
-frames in a row, until the source ends, or until the deadline. Every error is a
+frames in a row and been judged live, until a clear presentation attack, until the source ends,
+or until the deadline. Every error is a
 non-match: the caller maps anything but ``match`` to "fall through".
 """
 
@@ -14,6 +15,8 @@ import numpy as np
 
 from faceunlock.config import LivenessConfig, VerifyConfig
 from faceunlock.decision import Decision
+from faceunlock.liveness.card import LivenessCard
+from faceunlock.liveness.score import Evidence, Verdict, judge
 from faceunlock.pipeline import FrameResult, Pipeline
 from faceunlock.vision.detect import Face
 
@@ -55,12 +58,13 @@ def usable_face(result: FrameResult, policy: VerifyConfig) -> str | None:
 
 
 class Scan:
-    """Accumulates the frames of one scan and decides.
+    """Accumulates the frames of one scan and decides as soon as it can.
 
-    A match needs `consecutive` frames in a row of one tracked face under the
-    threshold, that face watched for at least `liveness.window` frames, and no
-    presentation-attack cue anywhere in the scan (cues are sticky: once a
-    display frame or an IR-dark face is seen, the scan cannot match).
+    A match needs `consecutive` frames in a row of one tracked face under the threshold while that
+    face's liveness verdict is "live": its fused score over the track (at least `liveness.window`
+    frames of evidence) at or above the security level's threshold. A clear attack (score under
+    the card's `attack_below`, a still picture, or an IR cue) ends the scan at once; anything in
+    between is doubt, and the scan reads on until the deadline.
     """
 
     def __init__(
@@ -70,12 +74,16 @@ class Scan:
         threshold: float,
         policy: VerifyConfig,
         liveness: LivenessConfig | None = None,
+        live_card: LivenessCard | None = None,
     ):
         self.user = user
         self.anchors = anchors
         self.threshold = threshold
         self.policy = policy
         self.liveness = liveness or LivenessConfig()
+        if self.liveness.enabled and live_card is None:
+            raise ValueError("liveness is enabled but no liveness model card was given")
+        self.live_card = live_card if self.liveness.enabled else None
         self.frames = 0
         self.judged = 0
         self.best: float | None = None
@@ -85,9 +93,19 @@ class Scan:
         self.skipped: dict[str, int] = {}
         self.cues: dict[str, int] = {}
         self.best_frame: np.ndarray | None = None
+        self.evidence = Evidence()
+        self.verdict: Verdict | None = None
+        self.outcome: str | None = None
+
+    def networks(self) -> tuple[int, ...]:
+        """The liveness network the next frame runs: they take turns, one per frame."""
+        if self.live_card is None:
+            return ()
+        return (self.frames % len(self.live_card.networks),)
 
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
-        """Take one analysed frame; return True once the match rule is met."""
+        """Take one analysed frame; return True once the scan is decided (match or attack)."""
+        network = self.networks()
         self.frames += 1
         if self.best_frame is None:
             self.best_frame = rgb
@@ -97,8 +115,6 @@ class Scan:
             self.streak, self.track, self.last_face = 0, 0, None
             return False
         self.judged += 1
-        for cue in result.cues:
-            self.cues[cue] = self.cues.get(cue, 0) + 1
         distance = nearest_distance(self.anchors, result.embedding)
         if self.best is None or distance < self.best:
             self.best, self.best_frame = distance, rgb
@@ -109,29 +125,43 @@ class Scan:
         else:
             self.streak = 0
         self.last_face = result.face
-        return self.streak >= self.policy.consecutive and self.live()
+        if self.live_card is None:
+            self.outcome = "match" if self.streak >= self.policy.consecutive else None
+            return self.outcome is not None
+        self.judge_liveness(result, network[0] if network else None, same_track)
+        if self.verdict.state == "attack":
+            self.outcome = "attack"
+        elif self.verdict.state == "live" and self.streak >= self.policy.consecutive:
+            self.outcome = "match"
+        return self.outcome is not None
 
-    def live(self) -> bool:
-        """The liveness gate for the current track."""
-        if not self.liveness.enabled:
-            return True
-        return not self.cues and self.track >= self.liveness.window
+    def judge_liveness(self, result: FrameResult, network: int | None, same_track: bool) -> None:
+        for cue in result.cues:
+            self.cues[cue] = self.cues.get(cue, 0) + 1
+        if not same_track:
+            self.evidence = Evidence()
+        if result.live is None:
+            raise ValueError("liveness is enabled but the frame has no liveness measurements")
+        self.evidence.add(result.live, network, same_track)
+        if self.cues:
+            named = ", ".join(f"{k} in {v} frames" for k, v in sorted(self.cues.items()))
+            self.verdict = Verdict("attack", 0.0, f"IR cue: {named}")
+            return
+        self.verdict = judge(self.evidence, self.live_card, self.policy.security_level, self.liveness.window)
 
     def liveness_summary(self) -> str:
-        if not self.liveness.enabled:
+        """off, not-checked, pass, fail, doubt or pending."""
+        if self.live_card is None:
             return "off"
-        if self.cues:
-            return "fail: " + ", ".join(f"{k} in {v} frames" for k, v in sorted(self.cues.items()))
-        if self.track >= self.liveness.window:
-            return "pass"
-        return f"pending: face watched {self.track} of {self.liveness.window} frames"
+        if self.verdict is None:
+            return "not-checked"
+        return {"live": "pass", "attack": "fail"}.get(self.verdict.state, self.verdict.state)
 
     def decision(self, matched: bool, timed_out: bool, started: float) -> Decision:
         if matched:
             kind = "match"
-            reason = (
-                f"{self.policy.consecutive} consecutive frames of one face under the threshold, "
-                f"liveness passed over {self.track} frames"
+            reason = f"{self.policy.consecutive} consecutive frames of one face under the threshold, " + (
+                f"liveness passed over {self.track} frames" if self.live_card else "liveness off"
             )
         elif self.judged:
             kind = "no-match"
@@ -145,6 +175,7 @@ class Scan:
         else:
             kind = "no-face"
             reason = "the source gave no usable frame"
+        verdict = self.verdict
         return Decision(
             user=self.user,
             decision=kind,
@@ -155,16 +186,22 @@ class Scan:
             reason=reason,
             judged=self.judged,
             skipped=dict(self.skipped),
-            liveness=self.liveness_summary() if self.judged else "not-checked",
+            liveness=self.liveness_summary(),
+            liveness_score=None if verdict is None else verdict.score,
+            liveness_reason="" if verdict is None else verdict.reason,
+            liveness_cues={} if verdict is None else dict(verdict.features),
         )
 
     def no_match_reason(self) -> str:
-        if self.cues:
-            return "presentation attack suspected: " + self.liveness_summary()[6:]
+        if self.outcome == "attack":
+            return "presentation attack: " + self.verdict.reason
         if self.best is not None and self.best < self.threshold:
+            live = ""
+            if self.verdict is not None:
+                live = f"; liveness {self.liveness_summary()}: {self.verdict.reason}"
             return (
                 f"face under the threshold but not {self.policy.consecutive} consecutive frames "
-                f"of one face watched for {self.liveness.window} frames" + self.skip_summary()
+                f"of one face judged live{live}" + self.skip_summary()
             )
         return f"best distance {self.best:.3f} is not under the threshold {self.threshold:.3f}"
 
@@ -187,15 +224,16 @@ def scan(
     """Run the decision policy over frames until a match, the end of the source, or the timeout."""
     started = time.monotonic()
     deadline = started + (policy.timeout if timeout is None else timeout)
-    state = Scan(user, anchors, threshold, policy, liveness)
-    matched = timed_out = False
+    state = Scan(user, anchors, threshold, policy, liveness, pipeline.live_card)
+    timed_out = False
+    previous = None
     for rgb in frames:
-        if state.feed(pipeline.analyse(rgb), rgb):
-            matched = True
+        previous = pipeline.analyse(rgb, previous=previous, networks=state.networks())
+        if state.feed(previous, rgb):
             break
         if time.monotonic() >= deadline:
             timed_out = True
             break
-    decision = state.decision(matched, timed_out, started)
+    decision = state.decision(state.outcome == "match", timed_out, started)
     decision.frame = state.best_frame
     return decision

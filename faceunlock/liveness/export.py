@@ -32,3 +32,18 @@ def export_onnx(weights: Path | str, out: Path | str, sha256: str | None = None)
             dynamo=False,
         )
     return out
+
+
+def export_card_networks(out_dir: Path | str, card=None) -> dict[str, tuple[Path, str]]:
+    """Export every network of the liveness card from its torch weights into out_dir, under the
+    card's ONNX file names; returns {name: (path, sha256)} for checking against the card."""
+    import hashlib
+
+    from faceunlock.liveness.card import load_liveness_card
+
+    card = card or load_liveness_card()
+    out = {}
+    for net in card.networks:
+        path = export_onnx(net.weights, Path(out_dir) / net.onnx.name, net.weights_sha256)
+        out[net.name] = (path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
