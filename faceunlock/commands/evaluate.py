@@ -1,4 +1,4 @@
-"""`faceunlock eval lfw|folder`: accuracy and error rates through the full pipeline."""
+"""`faceunlock eval lfw|folder|liveness`: accuracy and error rates through the full pipeline."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def register(sub) -> None:
     f.add_argument("--root", required=True, help="folder of identity folders")
     f.add_argument("--min-face-size", type=int, default=20, help="detector minimum face size (pixels)")
     f.add_argument("--max-impostor", type=int, default=50_000_000, help="sample impostor pairs above this")
+    from faceunlock.commands import eval_liveness
+
+    eval_liveness.register(esub)
     for bench in (e, f):
         bench.add_argument("--json", dest="json_out", help="write the results to this JSON file")
         bench.add_argument("--plots", help="write roc.png and hist.png into this folder")

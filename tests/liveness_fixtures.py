@@ -1,0 +1,45 @@
+"""Session-wide fixtures for the liveness tests: one warm pipeline, and each clip analysed once."""
+
+import pytest
+import torch
+
+from faceunlock.config import Config
+from faceunlock.evaluation import liveness as ev
+from faceunlock.evaluation.shared_data import made_clips, recorded_clips
+from faceunlock.model import load_card
+from faceunlock.pipeline import Pipeline
+
+
+@pytest.fixture(scope="session")
+def pad_cfg():
+    return Config()
+
+
+@pytest.fixture(scope="session")
+def pad_pipeline(pad_cfg):
+    torch.set_num_threads(1)
+    return Pipeline(pad_cfg, load_card(), threads=1)
+
+
+@pytest.fixture(scope="session")
+def match_threshold(pad_cfg):
+    return load_card().threshold(pad_cfg.verify.security_level)
+
+
+@pytest.fixture(scope="session")
+def shared_clips(data_dir):
+    """Every built-in clip by name: recorded and MADE (made ones are built only when analysed)."""
+    return {c.name: c for c in recorded_clips(data_dir) + made_clips(data_dir, prints=0)}
+
+
+@pytest.fixture(scope="session")
+def analysed_clip(pad_pipeline, pad_cfg, shared_clips):
+    """analysed_clip(name): the clip enrolled and analysed frame by frame, once per session."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            done[name] = ev.prepare(pad_pipeline, shared_clips[name], pad_cfg)
+        return done[name]
+
+    return get
