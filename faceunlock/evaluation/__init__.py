@@ -1,1 +1,2 @@
-"""Evaluation of the whole system on recorded and made data (liveness rates, time to match)."""
+"""Measurement: accuracy on LFW and identity folders, error-rate metrics, presentation-attack rates
+(APCER/BPCER over every scan window, MADE attack clips), time to match, speed."""
