@@ -107,6 +107,21 @@ def test_a_repeated_still_frame_never_matches(shared_clips, pad_pipeline, pad_cf
     assert "still picture" in decision.reason and decision.frames == 3
 
 
+def test_a_still_frame_with_fresh_noise_never_matches(shared_clips, pad_pipeline, pad_cfg, match_threshold):
+    """MADE: no two frames identical, so only the face's missing micro-motion gives it away."""
+    from faceunlock.evaluation import made
+
+    clip = shared_clips["live-person-a"]
+    anchors, _ = ev.anchors_from(pad_pipeline, clip.enrol(), pad_cfg, step=3)
+    still = next(iter(clip.frames()))
+    frames = list(made.noisy_still(still, 30, seed=0))
+    off = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, frames, liveness=False)
+    assert off.decision == "match"
+    decision = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, frames)
+    assert decision.decision == "no-match" and decision.liveness in ("fail", "doubt"), decision.as_dict()
+    assert decision.liveness_cues["stillness"] > 0.5
+
+
 def test_a_folder_of_one_repeated_frame_does_not_unlock_through_the_cli(shared_clips, tmp_path, capsys):
     clip = shared_clips["live-person-a"]
     enrol, still = tmp_path / "enrol", tmp_path / "still"

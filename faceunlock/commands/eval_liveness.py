@@ -114,18 +114,24 @@ def report(result: dict) -> None:
         )
     for name, why in result["not_enrolled"].items():
         print(f"  left out {name}: {why}")
+    print(
+        "scan level: the whole policy (face match and liveness) on every window; PAD level: liveness "
+        "alone, on the windows where it reached a score; no score: windows without enough usable "
+        "frames of one tracked face"
+    )
     for length, r in result["lengths"].items():
-        print(f"\n{length}-frame windows    windows  scan-level              PAD level")
+        print(f"\n{length}-frame windows    windows  scan level (all windows)   PAD level     no score")
         for label, k in sorted(r["kinds"].items(), key=lambda kv: kv[0] != "live"):
             if label == "live":
                 print(
-                    f"  {'live':<18} {k['windows']:>7}  BPCER {pct(k['bpcer'])} ({k['rejected']:>4})   "
-                    f"BPCER {pct(k['pad_bpcer'])}"
+                    f"  {'live':<18} {k['windows']:>7}  BPCER {pct(k['bpcer'])} ({k['rejected']:>4})      "
+                    f"BPCER {pct(k['pad_bpcer'])}  {pct(k['not_acquired'])}   "
+                    f"(liveness off: BPCER {pct(k['bpcer_liveness_off'])})"
                 )
             else:
                 print(
-                    f"  {label:<18} {k['windows']:>7}  APCER {pct(k['apcer'])} ({k['accepted']:>4})   "
-                    f"APCER {pct(k['pad_apcer'])}"
+                    f"  {label:<18} {k['windows']:>7}  APCER {pct(k['apcer'])} ({k['accepted']:>4})      "
+                    f"APCER {pct(k['pad_apcer'])}  {pct(k['not_acquired'])}"
                 )
     t = result.get("time_to_match")
     if t:

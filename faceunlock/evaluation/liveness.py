@@ -202,8 +202,16 @@ def windows(
 
 
 def rates(items: list[Analysed], lengths: Iterable[int], threshold: float, cfg: Config, card) -> dict:
-    """Per window length: APCER per attack kind and BPCER, scan level and PAD level."""
+    """Per window length: APCER per attack kind and BPCER, scan level and PAD level.
+
+    PAD-level rates count only the windows where the liveness check reached a score (enough
+    usable frames of one tracked face); the share of windows where it did not is `not_acquired`
+    (failure to acquire). Scan-level rates count every window; for live clips,
+    `bpcer_liveness_off` is the scan-level BPCER of the same windows with liveness off (what the
+    face match and the frame gates alone reject).
+    """
     level_t = card.threshold(cfg.verify.security_level) if card is not None else None
+    off = dataclasses.replace(cfg, liveness=dataclasses.replace(cfg.liveness, enabled=False))
     out = {}
     for length in lengths:
         kinds: dict[str, dict] = {}
@@ -211,32 +219,32 @@ def rates(items: list[Analysed], lengths: Iterable[int], threshold: float, cfg: 
         for item in items:
             w = windows(item, length, threshold, cfg, card)
             per_clip[item.clip.name] = {k: v for k, v in w.items() if not k.startswith("pad_")}
-            k = kinds.setdefault(
-                item.clip.label, {"windows": 0, "matched": 0, "pad_accepted": 0, "scores": []}
-            )
+            k = kinds.setdefault(item.clip.label, {"windows": 0, "matched": 0, "scores": [], "face_only": 0})
             k["windows"] += w["windows"]
             k["matched"] += w["matched"]
-            k["scores"] += w["pad_scores"]
-            if level_t is not None:
-                k["pad_accepted"] += sum(s >= level_t for s in w["pad_scores"])
+            k["scores"] += [v for v in w["pad_scores"] if v >= 0]
+            if item.clip.live and card is not None:
+                k["face_only"] += windows(item, length, threshold, off, None, pad_level=False)["matched"]
         table = {}
         for label, k in kinds.items():
-            n = k["windows"]
+            n, decided = k["windows"], len(k["scores"])
+            passed = sum(v >= level_t for v in k["scores"]) if level_t is not None else 0
+            row = {"windows": n, "not_acquired": (n - decided) / n if n and card else None}
             if label == "live":
-                table[label] = {
-                    "windows": n,
-                    "rejected": n - k["matched"],
-                    "bpcer": (n - k["matched"]) / n if n else None,
-                    "pad_bpcer": (n - k["pad_accepted"]) / n if n else None,
-                }
+                row.update(
+                    rejected=n - k["matched"],
+                    bpcer=(n - k["matched"]) / n if n else None,
+                    bpcer_liveness_off=(n - k["face_only"]) / n if n and card else None,
+                    pad_bpcer=(decided - passed) / decided if decided else None,
+                )
             else:
-                table[label] = {
-                    "windows": n,
-                    "accepted": k["matched"],
-                    "apcer": k["matched"] / n if n else None,
-                    "pad_apcer": k["pad_accepted"] / n if n else None,
-                }
-            table[label]["pad_scores"] = k["scores"]
+                row.update(
+                    accepted=k["matched"],
+                    apcer=k["matched"] / n if n else None,
+                    pad_apcer=passed / decided if decided else None,
+                )
+            row["pad_scores"] = k["scores"]
+            table[label] = row
         out[length] = {"kinds": table, "clips": per_clip}
     return out
 
