@@ -25,11 +25,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceunlock.camera import open_source
+from faceunlock.camera import SourceOptions, open_source
 from faceunlock.evaluation import made
 from faceunlock.evaluation.liveness import Clip
 
 ENROL_SECONDS = 2.0
+OFFLINE = SourceOptions(open_timeout=60.0, read_timeout=60.0)
+"""Recorded clips are read offline: a busy machine must not turn a slow decode into an error."""
 FIT, REPORT = "fit", "report"
 
 LIVE = {
@@ -113,7 +115,7 @@ def segment(path: Path, start: int, stop: int | None):
     """A callable giving frames [start, stop) of a video, decoded afresh each call."""
 
     def frames():
-        with open_source(str(path)) as source:
+        with open_source(str(path), OFFLINE) as source:
             yield from itertools.islice(source.frames(), start, stop)
 
     return frames

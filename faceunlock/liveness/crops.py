@@ -34,6 +34,5 @@ def context_crop(rgb: np.ndarray, box: tuple[float, float, float, float], scale:
     """One network input: (3, 80, 80) float32 BGR 0..255 of the scaled face box."""
     h, w = rgb.shape[:2]
     left, top, right, bottom = context_box(box, scale, h, w)
-    patch = rgb[top : bottom + 1, left : right + 1, ::-1]
-    small = cv2.resize(patch, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
+    small = cv2.resize(rgb[top : bottom + 1, left : right + 1], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(small[..., ::-1].transpose(2, 0, 1), dtype=np.float32)
