@@ -58,10 +58,11 @@ def default_videos(root: Path) -> list[Path]:
 
 def analyse(pipeline: Pipeline, video: Path) -> list:
     """(frame height, FrameResult) for every decoded frame; nothing skipped, so indices are frame numbers."""
-    out = []
+    out, previous = [], None
     with open_source(str(video), SourceOptions(dark_threshold=0.0, read_timeout=30.0)) as source:
         for rgb in source.frames():
-            out.append((rgb.shape[0], pipeline.analyse(rgb)))
+            previous = pipeline.analyse(rgb, previous=previous)
+            out.append((rgb.shape[0], previous))
     return out
 
 
@@ -79,9 +80,9 @@ def straight_anchors(cfg: Config, frames: list, wanted: int) -> tuple[np.ndarray
     return None, where
 
 
-def guided_anchors(cfg: Config, frames: list, per_pose: int) -> tuple[np.ndarray | None, dict]:
+def guided_anchors(cfg: Config, frames: list, per_pose: int, live_card) -> tuple[np.ndarray | None, dict]:
     enroll = dataclasses.replace(cfg.enroll, per_pose=per_pose, min_poses=1)
-    state = GuidedEnrolment(cfg.verify, enroll, cfg.liveness, clock=lambda: 0.0)
+    state = GuidedEnrolment(cfg.verify, enroll, cfg.liveness, clock=lambda: 0.0, live_card=live_card)
     for _i, (h, r) in frames:
         state.feed(r, h)
         if state.finished:
@@ -109,13 +110,13 @@ def frame_rate(cfg: Config, anchors: np.ndarray, frames: list, threshold: float)
 
 
 def scan_rate(
-    cfg: Config, card, anchors: np.ndarray, frames: list, level: str, window: int
+    cfg: Config, card, anchors: np.ndarray, frames: list, level: str, window: int, live_card
 ) -> tuple[int, int]:
     """Scans as verify runs them: the card's fusion rule and its attempt-level threshold."""
     matched = scans = 0
     threshold = card.scan_threshold(level)
     for start in range(0, len(frames) - window + 1, window):
-        scan = Scan("bench", anchors, threshold, cfg.verify, cfg.liveness, **fusion_of(card))
+        scan = Scan("bench", anchors, threshold, cfg.verify, cfg.liveness, live_card, **fusion_of(card))
         scans += 1
         matched += any(scan.feed(r) for _i, (_h, r) in frames[start : start + window])
     return matched, scans
@@ -186,7 +187,7 @@ def main() -> int:
             row["verify_frames"] = [parts[test][0][0], parts[test][-1][0]]
             for k in args.anchors:
                 straight, where = straight_anchors(cfg, parts[enrol], k)
-                guided, report = guided_anchors(cfg, parts[enrol], k // 5)
+                guided, report = guided_anchors(cfg, parts[enrol], k // 5, pipeline.live_card)
                 row[f"straight{k}_frames"] = where
                 row[f"guided{k}_poses"] = report["captured"]
                 row[f"guided{k}_frames"] = report.get("kept_frames")
@@ -196,7 +197,9 @@ def main() -> int:
                 for level, threshold in levels.items():
                     for name, anchors in (("straight", straight), ("guided", guided)):
                         fr = frame_rate(cfg, anchors, parts[test], threshold)
-                        sr = scan_rate(cfg, card, anchors, parts[test], level, args.window)
+                        sr = scan_rate(
+                            cfg, card, anchors, parts[test], level, args.window, pipeline.live_card
+                        )
                         row[f"{name}{k}_{level}"] = {"frames": fr, "scans": sr}
                         for kind, (hit, n) in (("frames", fr), ("scans", sr)):
                             key = (f"{name}{k}", level, kind)

@@ -19,9 +19,12 @@ log = logging.getLogger("faceunlock.audit")
 def log_attempt(decision: Decision, service: str, insecure: bool = False) -> str:
     """Log one attempt as key=value pairs; returns the line. insecure: the config allows unsafe settings."""
     distance = "-" if decision.distance is None else f"{decision.distance:.4f}"
+    score = "-" if decision.liveness_score is None else f"{decision.liveness_score:.4f}"
+    cues = ",".join(f"{k}:{v:.3g}" for k, v in sorted(decision.liveness_cues.items())) or "-"
     line = (
         f"attempt user={decision.user} service={service} decision={decision.decision} "
         f"distance={distance} threshold={decision.threshold} liveness={decision.liveness!r} "
+        f"liveness_score={score} liveness_cues={cues} liveness_reason={decision.liveness_reason!r} "
         f"frames={decision.frames} duration_ms={decision.elapsed_ms:.0f} reason={decision.reason!r}"
     )
     if insecure:

@@ -129,10 +129,8 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class LivenessConfig:
-    enabled: bool = opt(True, doc="presentation-attack cues gate every match")
-    window: int = opt(8, 1, 300, doc="frames of one tracked face watched cue-free before a match counts")
-    frame_reach: float = opt(1.2, 0.2, 5.0, doc="display-frame cue: how far from the face (face sizes)")
-    frame_cover: float = opt(0.5, 0.1, 1.0, doc="display-frame cue: edge overlap with the face extent")
+    enabled: bool = opt(True, doc="the scored liveness check gates every match (false: off)")
+    window: int = opt(8, 1, 300, doc="frames of one tracked face watched before its liveness score counts")
     ir: bool = opt(False, doc="IR camera: grey frames, and a face dark in IR is a screen")
     ir_min_face_level: float = opt(40.0, 0.0, 255.0, doc="IR mode: darkest mean grey level of a real face")
 
@@ -220,9 +218,20 @@ def check_item(key: str, check, value: Any) -> Any:
         raise ConfigError(f"{key}: {exc}") from None
 
 
+REMOVED = {
+    "liveness.frame_reach": "the display-frame edge veto was replaced by the scored liveness check",
+    "liveness.frame_cover": "the display-frame edge veto was replaced by the scored liveness check",
+}
+"""Keys of earlier versions, and why they went; a config that still sets one gets a clear error."""
+
+
 def build_section(cls, section: str, raw: Any):
     if not isinstance(raw, dict):
         raise ConfigError(f"[{section}] must be a table")
+    for key in raw:
+        why = REMOVED.get(f"{section}.{key}")
+        if why:
+            raise ConfigError(f"{section}.{key} is no longer a setting: {why}; delete it")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:

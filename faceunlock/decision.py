@@ -22,6 +22,9 @@ class Decision:
     judged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     liveness: str = "not-checked"
+    liveness_score: float | None = None
+    liveness_reason: str = ""
+    liveness_cues: dict[str, float] = field(default_factory=dict)
     frame: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -31,6 +34,9 @@ class Decision:
     def as_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "frame"}
         out["skipped"] = dict(self.skipped)
+        out["liveness_cues"] = dict(self.liveness_cues)
+        if self.liveness_score is not None:
+            out["liveness_score"] = round(float(self.liveness_score), 4)
         out["elapsed_ms"] = round(self.elapsed_ms, 1)
         if self.distance is not None:
             out["distance"] = round(float(self.distance), 4)

@@ -23,6 +23,8 @@ import numpy as np
 
 from faceunlock.config import ENROL_POSES, EnrollConfig, LivenessConfig, VerifyConfig
 from faceunlock.errors import EnrollError
+from faceunlock.liveness.card import LivenessCard
+from faceunlock.liveness.score import Evidence, judge
 from faceunlock.pipeline import FrameResult
 from faceunlock.verify import iou
 from faceunlock.vision.detect import Face
@@ -114,19 +116,24 @@ class Candidate:
 
 @dataclass
 class Track:
-    """One face followed from frame to frame, and whether a cue has been seen on it."""
+    """One face followed from frame to frame: IR cues seen on it and its liveness evidence."""
 
     face: Face | None = None
     length: int = 0
     cues: set = field(default_factory=set)
+    evidence: Evidence = field(default_factory=Evidence)
 
-    def follow(self, face: Face | None, cues: list[str]) -> None:
-        if face is None or self.face is None or iou(self.face, face) < 0.3:
-            self.length, self.cues = 0, set()
+    def follow(self, result: FrameResult, network: int | None = None) -> None:
+        face = result.face
+        continued = face is not None and self.face is not None and iou(self.face, face) >= 0.3
+        if not continued:
+            self.length, self.cues, self.evidence = 0, set(), Evidence()
         self.face = face
         if face is not None:
             self.length += 1
-            self.cues |= set(cues)
+            self.cues |= set(result.cues)
+            if result.live is not None:
+                self.evidence.add(result.live, network, continued)
 
 
 def which_pose(pose: Pose, straight: Pose | None) -> str | None:
@@ -198,10 +205,13 @@ class GuidedEnrolment:
         enroll: EnrollConfig,
         liveness: LivenessConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        live_card: LivenessCard | None = None,
     ):
         self.policy = policy
         self.cfg = enroll
         self.liveness = liveness or LivenessConfig()
+        self.live_card = live_card if self.liveness.enabled else None
+        self.previous: FrameResult | None = None
         self.clock = clock
         self.poses = ("straight", *(p for p in dict.fromkeys(enroll.poses) if p != "straight"))
         self.candidates: dict[str, list[Candidate]] = {p: [] for p in self.poses}
@@ -231,7 +241,7 @@ class GuidedEnrolment:
 
     def assess(self, result: FrameResult, frame_height: int) -> Quality:
         q = Quality(frame=self.frames, faces=len(result.detection.faces))
-        self.track.follow(result.face, result.cues)
+        self.track.follow(result, self.network(self.frames - 1))
         if result.face is not None:
             q.face_size, q.sharpness = result.face.size, result.sharpness
             q.light = float(result.chip.mean()) if result.chip is not None else 0.0
@@ -242,6 +252,8 @@ class GuidedEnrolment:
         if q.problem is None and self.liveness.enabled:
             if self.track.cues:
                 q.problem, q.liveness = "attack", "fail: " + ", ".join(sorted(self.track.cues))
+            elif self.live_card is not None:
+                q.problem, q.liveness = self.scored_liveness()
             elif self.track.length < self.liveness.window:
                 q.problem = "watching"
                 q.liveness = f"pending: {self.track.length} of {self.liveness.window} frames"
@@ -252,6 +264,29 @@ class GuidedEnrolment:
         if q.problem is None:
             q.shows = which_pose(q.pose, self.straight)
         return q
+
+    def scored_liveness(self) -> tuple[str | None, str]:
+        """The learned check on the track so far, as verify judges it: a clear attack refuses the
+        frame, doubt or too little evidence keeps watching."""
+        verdict = judge(self.track.evidence, self.live_card, self.policy.security_level, self.liveness.window)
+        if verdict.state == "live":
+            return None, "pass"
+        if verdict.state == "attack":
+            return "attack", "fail: " + verdict.reason
+        return "watching", f"{verdict.state}: {verdict.reason}"
+
+    def network(self, frame: int) -> int | None:
+        """The liveness network frame `frame` (from 0) runs: they take turns, as in a scan."""
+        return frame % len(self.live_card.networks) if self.live_card is not None else None
+
+    def analyse(self, pipeline, rgb: np.ndarray) -> FrameResult:
+        """The next frame through the pipeline as the liveness check needs it: motion against the
+        frame before, and the network whose turn it is."""
+        network = self.network(self.frames)
+        self.previous = pipeline.analyse(
+            rgb, previous=self.previous, networks=() if network is None else (network,)
+        )
+        return self.previous
 
     def take(self, q: Quality, embedding: np.ndarray) -> bool:
         """Keep the frame as a candidate for the pose it shows, if that pose still needs one."""

@@ -35,7 +35,10 @@ def text_lines(frame: Frame) -> list[str]:
         lines.append(f"not judged: {frame.judged}")
     elif frame.face is None:
         lines.append("no face")
-    lines.append(f"liveness: {frame.liveness}" + (f"  cues: {', '.join(frame.cues)}" if frame.cues else ""))
+    score = f" {frame.liveness_score:.2f}" if frame.liveness_score is not None else ""
+    lines.append(
+        f"liveness: {frame.liveness}{score}" + (f"  cues: {', '.join(frame.cues)}" if frame.cues else "")
+    )
     lines.append(f"{frame.fps:.1f} fps   faces {len(frame.faces)}")
     return lines
 

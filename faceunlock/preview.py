@@ -41,6 +41,7 @@ class Frame:
     judged: str | None = None
     """None when the face was judged, else why not (no-face, small, blurry, multiple)."""
     liveness: str = "not-checked"
+    liveness_score: float | None = None
     cues: list[str] = field(default_factory=list)
     fps: float = 0.0
     decision: str = "scanning"
@@ -68,6 +69,8 @@ class Frame:
         }
         if self.distance is not None:
             out["distance"] = round(self.distance, 4)
+        if self.liveness_score is not None:
+            out["liveness_score"] = round(self.liveness_score, 4)
         if self.face is not None:
             out["box"] = [round(v, 1) for v in self.face.box]
         return out
@@ -101,12 +104,15 @@ class Preview:
         threshold: float,
         clock: Callable[[], float] = time.monotonic,
         fusion: dict | None = None,
+        live_card=None,
     ):
         self.cfg = cfg
         self.user = user
         self.anchors = anchors if anchors is not None and len(anchors) else None
         self.threshold = threshold
         self.fusion = fusion or {}
+        self.live_card = live_card
+        self.previous: FrameResult | None = None
         self.clock = clock
         self.rate = FrameRate(clock)
         self.scan: Scan | None = None
@@ -117,8 +123,24 @@ class Preview:
     def new_scan(self) -> Scan:
         self.started = self.clock()
         return Scan(
-            self.user, self.anchors, self.threshold, self.cfg.verify, self.cfg.liveness, **self.fusion
+            self.user,
+            self.anchors,
+            self.threshold,
+            self.cfg.verify,
+            self.cfg.liveness,
+            self.live_card,
+            **self.fusion,
         )
+
+    def analyse(self, pipeline, rgb: np.ndarray) -> FrameResult:
+        """The frame through the pipeline as the current scan needs it: motion against the frame
+        before, and the liveness network whose turn it is."""
+        if self.scan is not None:
+            networks = self.scan.networks()
+        else:
+            networks = (0,) if self.live_card is not None and self.cfg.liveness.enabled else ()
+        self.previous = pipeline.analyse(rgb, previous=self.previous, networks=networks)
+        return self.previous
 
     def step(self, result: FrameResult, rgb: np.ndarray | None = None) -> Frame:
         """Feed one analysed frame to the current scan; end the scan on a match or at its timeout."""
@@ -140,6 +162,8 @@ class Preview:
         matched = scan.feed(result, rgb)
         frame.distance, frame.threshold = scan.distance, self.threshold
         frame.liveness, frame.streak = scan.liveness_summary(), scan.streak
+        if scan.verdict is not None:
+            frame.liveness_score = scan.verdict.score
         timed_out = self.clock() - self.started >= self.cfg.verify.timeout
         if matched or timed_out:
             decision = scan.decision(matched, timed_out, self.started)

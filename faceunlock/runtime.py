@@ -95,10 +95,10 @@ def guided_capture(pipeline, cfg: Config, progress=None) -> tuple[np.ndarray, di
     from faceunlock.guided import GuidedEnrolment
 
     deadline = time.monotonic() + cfg.enroll.timeout
-    state = GuidedEnrolment(cfg.verify, cfg.enroll, cfg.liveness)
+    state = GuidedEnrolment(cfg.verify, cfg.enroll, cfg.liveness, live_card=pipeline.live_card)
     with open_camera(cfg) as source:
         for rgb in source.frames(deadline):
-            result = pipeline.analyse(rgb)
+            result = state.analyse(pipeline, rgb)
             step = state.feed(result, rgb.shape[0])
             if progress:
                 progress(step, rgb, result)

@@ -1,9 +1,9 @@
 """The decision policy: fused windows of one tracked face's quality frames against the enrolled anchors.
 
 A scan reads frames until ``consecutive`` fused windows in a row of the same tracked face are under
-the model card's attempt-level threshold (``faceunlock.fused_track``), until the source ends, or
-until the deadline. Every error is a non-match: the caller maps anything but ``match`` to "fall
-through".
+the model card's attempt-level threshold (``faceunlock.fused_track``) while that face is judged live,
+until a clear presentation attack, until the source ends, or until the deadline. Every error is a
+non-match: the caller maps anything but ``match`` to "fall through".
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import numpy as np
 from faceunlock.config import LivenessConfig, VerifyConfig
 from faceunlock.decision import Decision
 from faceunlock.fused_track import FusedTrack
+from faceunlock.liveness.card import LivenessCard
+from faceunlock.liveness.score import Evidence, Verdict, judge
 from faceunlock.pipeline import FrameResult, Pipeline
 from faceunlock.quality import frame_quality
 from faceunlock.vision.detect import Face
@@ -68,12 +70,14 @@ def usable_face(result: FrameResult, policy: VerifyConfig) -> str | None:
 
 
 class Scan:
-    """Accumulates the frames of one scan and decides.
+    """Accumulates the frames of one scan and decides as soon as it can.
 
     A match needs `consecutive` fused windows in a row (each of `window` quality frames, scored by
-    `rule`) of one tracked face under the attempt-level threshold, that face watched for at least
-    `liveness.window` frames, and no presentation-attack cue anywhere in the scan (cues are sticky:
-    once a display frame or an IR-dark face is seen, the scan cannot match).
+    `rule`) of one tracked face under the attempt-level threshold while that face's liveness verdict
+    is "live": its fused liveness score over the track (at least `liveness.window` frames of
+    evidence) at or above the security level's threshold. A clear attack (score under the card's
+    `attack_below`, a still picture, or an IR cue) ends the scan at once; anything in between is
+    doubt, and the scan reads on until the deadline.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class Scan:
         threshold: float,
         policy: VerifyConfig,
         liveness: LivenessConfig | None = None,
+        live_card: LivenessCard | None = None,
         rule: str | None = None,
         window: int = 1,
     ):
@@ -91,6 +96,9 @@ class Scan:
         self.threshold = threshold
         self.policy = policy
         self.liveness = liveness or LivenessConfig()
+        if self.liveness.enabled and live_card is None:
+            raise ValueError("liveness is enabled but no liveness model card was given")
+        self.live_card = live_card if self.liveness.enabled else None
         self.frames = 0
         self.judged = 0
         if rule is None:
@@ -105,9 +113,19 @@ class Scan:
         self.distance: float | None = None
         """The fused score after the last frame (of the window it completed, else of the window filling;
         None when nothing could be fused); for the preview. With one-frame windows, that frame's distance."""
+        self.evidence = Evidence()
+        self.verdict: Verdict | None = None
+        self.outcome: str | None = None
+
+    def networks(self) -> tuple[int, ...]:
+        """The liveness network the next frame runs: they take turns, one per frame."""
+        if self.live_card is None:
+            return ()
+        return (self.frames % len(self.live_card.networks),)
 
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
-        """Take one analysed frame; return True once the match rule is met."""
+        """Take one analysed frame; return True once the scan is decided (match or attack)."""
+        network = self.networks()
         self.frames += 1
         self.distance = None
         if self.best_frame is None:
@@ -119,8 +137,6 @@ class Scan:
             self.fused.reset()
             return False
         self.judged += 1
-        for cue in result.cues:
-            self.cues[cue] = self.cues.get(cue, 0) + 1
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
         self.track = self.track + 1 if same_track else 1
         if not same_track:
@@ -134,7 +150,16 @@ class Scan:
         if self.fused.best is not None and self.fused.best != best:
             self.best_frame = rgb
         self.last_face = face
-        return self.fused.streak >= self.policy.consecutive and self.live()
+        matched = self.fused.streak >= self.policy.consecutive
+        if self.live_card is None:
+            self.outcome = "match" if matched else None
+            return self.outcome is not None
+        self.judge_liveness(result, network[0] if network else None, same_track)
+        if self.verdict.state == "attack":
+            self.outcome = "attack"
+        elif self.verdict.state == "live" and matched:
+            self.outcome = "match"
+        return self.outcome is not None
 
     @property
     def streak(self) -> int:
@@ -146,27 +171,35 @@ class Scan:
         """The best fused score of the scan; before any full window, that of the frames waiting."""
         return self.fused.best if self.fused.best is not None else self.fused.partial()
 
-    def live(self) -> bool:
-        """The liveness gate for the current track."""
-        if not self.liveness.enabled:
-            return True
-        return not self.cues and self.track >= self.liveness.window
+    def judge_liveness(self, result: FrameResult, network: int | None, same_track: bool) -> None:
+        for cue in result.cues:
+            self.cues[cue] = self.cues.get(cue, 0) + 1
+        if not same_track:
+            self.evidence = Evidence()
+        if result.live is None:
+            raise ValueError("liveness is enabled but the frame has no liveness measurements")
+        self.evidence.add(result.live, network, same_track)
+        if self.cues:
+            named = ", ".join(f"{k} in {v} frames" for k, v in sorted(self.cues.items()))
+            self.verdict = Verdict("attack", 0.0, f"IR cue: {named}")
+            return
+        self.verdict = judge(self.evidence, self.live_card, self.policy.security_level, self.liveness.window)
 
     def liveness_summary(self) -> str:
-        if not self.liveness.enabled:
+        """off, not-checked, pass, fail, doubt or pending."""
+        if self.live_card is None:
             return "off"
-        if self.cues:
-            return "fail: " + ", ".join(f"{k} in {v} frames" for k, v in sorted(self.cues.items()))
-        if self.track >= self.liveness.window:
-            return "pass"
-        return f"pending: face watched {self.track} of {self.liveness.window} frames"
+        if self.verdict is None:
+            return "not-checked"
+        return {"live": "pass", "attack": "fail"}.get(self.verdict.state, self.verdict.state)
 
     def decision(self, matched: bool, timed_out: bool, started: float) -> Decision:
         if matched:
             kind = "match"
             reason = (
                 f"{self.policy.consecutive} fused windows of {self.fused.size} frames in a row of one face "
-                f"under the threshold ({self.fused.rule}), liveness passed over {self.track} frames"
+                f"under the threshold ({self.fused.rule}), "
+                + (f"liveness passed over {self.track} frames" if self.live_card else "liveness off")
             )
         elif self.judged:
             kind = "no-match"
@@ -180,6 +213,7 @@ class Scan:
         else:
             kind = "no-face"
             reason = "the source gave no usable frame"
+        verdict = self.verdict
         return Decision(
             user=self.user,
             decision=kind,
@@ -190,12 +224,15 @@ class Scan:
             reason=reason,
             judged=self.judged,
             skipped=dict(self.skipped),
-            liveness=self.liveness_summary() if self.judged else "not-checked",
+            liveness=self.liveness_summary(),
+            liveness_score=None if verdict is None else verdict.score,
+            liveness_reason="" if verdict is None else verdict.reason,
+            liveness_cues={} if verdict is None else dict(verdict.features),
         )
 
     def no_match_reason(self) -> str:
-        if self.cues:
-            return "presentation attack suspected: " + self.liveness_summary()[6:]
+        if self.outcome == "attack":
+            return "presentation attack: " + self.verdict.reason
         if self.fused.windows == 0:
             return (
                 f"fewer than {self.fused.size} quality frames of one face to fuse"
@@ -203,9 +240,12 @@ class Scan:
                 + self.skip_summary()
             )
         if self.best < self.threshold:
+            live = ""
+            if self.verdict is not None:
+                live = f"; liveness {self.liveness_summary()}: {self.verdict.reason}"
             return (
                 f"fused score under the threshold but not {self.policy.consecutive} windows in a row "
-                f"of one face watched for {self.liveness.window} frames" + self.skip_summary()
+                f"of one face judged live{live}" + self.skip_summary()
             )
         return f"best fused score {self.best:.3f} is not under the threshold {self.threshold:.3f}"
 
@@ -234,15 +274,18 @@ def scan(
     started = time.monotonic()
     if deadline is None:
         deadline = started + (policy.timeout if timeout is None else timeout)
-    state = Scan(user, anchors, threshold, policy, liveness, **fusion_of(getattr(pipeline, "card", None)))
-    matched = timed_out = False
+    card = getattr(pipeline, "card", None)
+    state = Scan(user, anchors, threshold, policy, liveness, pipeline.live_card, **fusion_of(card))
+    timed_out = False
+    previous = None
     for rgb in frames:
-        if state.feed(pipeline.analyse(rgb), rgb):
-            matched = True
+        previous = pipeline.analyse(rgb, previous=previous, networks=state.networks())
+        if state.feed(previous, rgb):
             break
         if time.monotonic() >= deadline:
             timed_out = True
             break
+    matched = state.outcome == "match"
     timed_out = timed_out or (not matched and time.monotonic() >= deadline)
     decision = state.decision(matched, timed_out, started)
     decision.frame = state.best_frame

@@ -30,5 +30,6 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # facenet-pytorch pins torch<2.3 and numpy<2: take only its MTCNN weight files, no dependencies.
 "${PIP[@]}" --no-deps facenet-pytorch==2.6.0
 "${PIP[@]}" face-recognition-models==0.3.0
+# The project with onnxruntime (run-time liveness network) and its test extras (onnx: export checks).
 "${PIP[@]}" -e '.[test,plots]'
 echo "faceunlock is set up in .venv: try .venv/bin/faceunlock --help"

@@ -133,3 +133,19 @@ def test_daemon_needs_a_camera_device_unless_insecure(tmp_path):
 
 def replace_source(cfg, source):
     return config.replace(cfg, "camera", source=source)
+
+
+@pytest.mark.parametrize("key", ["frame_reach", "frame_cover"])
+def test_removed_display_frame_keys_get_a_clear_error(tmp_path, key):
+    """The edge veto's keys went with it (issue 9): say so, rather than 'unknown key'."""
+    path = tmp_path / "c.toml"
+    path.write_text(f"[liveness]\n{key} = 1.0\n")
+    with pytest.raises(config.ConfigError, match=f"liveness.{key} is no longer a setting.*delete it"):
+        config.load(path)
+
+
+def test_liveness_can_still_be_turned_off(tmp_path):
+    """enabled = false still means off (below the safe floor, so only with insecure = true)."""
+    path = tmp_path / "c.toml"
+    path.write_text("insecure = true\n[liveness]\nenabled = false\n")
+    assert config.load(path).liveness.enabled is False

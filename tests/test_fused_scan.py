@@ -12,7 +12,7 @@ import pytest
 
 from faceunlock.camera import open_source
 from faceunlock.config import Config
-from faceunlock.evaluation.pad import analyse_frames
+from faceunlock.evaluation.liveness import analyse
 from faceunlock.model import load_card
 from faceunlock.pipeline import Pipeline
 from faceunlock.verify import Scan
@@ -27,13 +27,14 @@ def analysed(video_dir):
     pipeline = Pipeline(cfg, card, threads=1)
 
     def frames(name, step=1, limit=None):
-        return analyse_frames(pipeline, list(open_source(str(video_dir / name)).frames())[:limit:step])
+        return analyse(pipeline, list(open_source(str(video_dir / name)).frames())[:limit:step])
 
     live = frames("live-person-a.webm")
     enrol = [r.embedding for r in live[: 2 * FPS : 6] if r.embedding is not None]
     return {
         "cfg": cfg,
         "card": card,
+        "live_card": pipeline.live_card,
         "anchors": np.stack(enrol),
         "genuine": live[2 * FPS :],
         "person-c": frames("live-person-c.mp4", step=2, limit=240),
@@ -52,8 +53,9 @@ def scans(results, analysed):
             card.scan_threshold(cfg.verify.security_level),
             cfg.verify,
             cfg.liveness,
-            card.attempt.rule,
-            card.attempt.probe,
+            analysed["live_card"],
+            rule=card.attempt.rule,
+            window=card.attempt.probe,
         )
         matched = any(scan.feed(r) for r in results[start : start + WINDOW])
         out.append((matched, scan.best))

@@ -1,63 +1,157 @@
-"""The liveness gate on the real webcam recordings, over every window of frames a scan could see.
+"""The liveness gate on the real recordings and on MADE clips, through the whole policy.
 
-Person A is enrolled from the first 2 s of live-person-a.webm. The phone replay of the same person
-(replay-person-a.webm) must never be accepted, whatever window of it a scan sees; the rest of the
-live recording must still be accepted.
+Live clips enrol from their first 2 s (faceunlock/evaluation/shared_data.py) and are verified on
+the rest; a replay is checked against its own person's enrolment, so only liveness stops it.
 """
 
+import itertools
+
+import cv2
 import numpy as np
 import pytest
 
-from faceunlock.camera import open_source
-from faceunlock.config import Config, replace
-from faceunlock.evaluation.pad import accepted_windows, analyse_frames
-from faceunlock.model import load_card
-from faceunlock.pipeline import Pipeline
+from faceunlock.cli import main
+from faceunlock.config import replace
+from faceunlock.evaluation import liveness as ev
+from faceunlock.evaluation.shared_data import ATTACKS, LIVE
+from faceunlock.verify import scan
 
-FPS = 30
-
-
-@pytest.fixture(scope="module")
-def analysed(video_dir):
-    cfg = Config()
-    card = load_card()
-    pipeline = Pipeline(cfg, card, threads=1)
-    live = list(open_source(str(video_dir / "live-person-a.webm")).frames())
-    enrol = [r.embedding for r in analyse_frames(pipeline, live[: 2 * FPS : 6]) if r.embedding is not None]
-    return {
-        "cfg": cfg,
-        "threshold": card.threshold(cfg.verify.security_level),
-        "anchors": np.stack(enrol),
-        "live": analyse_frames(pipeline, live[2 * FPS :]),
-        "replay": analyse_frames(pipeline, open_source(str(video_dir / "replay-person-a.webm")).frames()),
-    }
+LENGTHS = (8, 15, 30, 60, 150)
+NO_FACE_TO_ENROL = {"live-dark-2"}
+"""Backlit, near dark: the detector finds no face in its first 2 s, so it cannot be enrolled."""
+KNOWN_MISSES = {
+    "live-dark-1": "backlit, near dark: 1 usable enrolment frame; liveness passes, the face distance "
+    "never stays under the threshold for 2 frames in a row",
+    "mixed-hoan-replay": "a laptop replay the networks score near 0.5: some windows pass at balanced",
+}
+"""Measured failures of the bar, kept visible: each test still runs, and passing would fail it
+(strict xfail) so the list must be updated when they are fixed."""
 
 
-def windows(analysed, which, length, cfg=None):
-    cfg = cfg or analysed["cfg"]
-    return accepted_windows(
-        analysed[which], length, analysed["anchors"], analysed["threshold"], cfg.verify, cfg.liveness
+def known(names):
+    return [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[n]))
+        if n in KNOWN_MISSES
+        else n
+        for n in sorted(names)
+    ]
+
+
+def real_scan(pipeline, cfg, threshold, anchors, frames, liveness=True):
+    policy = cfg if liveness else replace(cfg, "liveness", enabled=False)
+    return scan(pipeline, iter(frames), "t", anchors, threshold, policy.verify, 30.0, policy.liveness)
+
+
+@pytest.mark.parametrize("name", known(set(LIVE) - NO_FACE_TO_ENROL))
+def test_every_live_video_matches_its_own_enrolment(
+    name, shared_clips, pad_pipeline, pad_cfg, match_threshold
+):
+    clip = shared_clips[name]
+    anchors, problem = ev.anchors_from(pad_pipeline, clip.enrol(), pad_cfg, step=3)
+    assert anchors is not None, problem
+    decision = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, clip.frames())
+    assert decision.decision == "match", decision.as_dict()
+    assert decision.liveness == "pass" and decision.liveness_score >= 0.5
+
+
+@pytest.mark.parametrize("name", sorted(NO_FACE_TO_ENROL))
+def test_a_video_without_a_detectable_face_cannot_be_enrolled(name, shared_clips, pad_pipeline, pad_cfg):
+    anchors, problem = ev.anchors_from(pad_pipeline, shared_clips[name].enrol(), pad_cfg, step=3)
+    assert anchors is None and "usable enrolment frames" in problem
+
+
+@pytest.mark.parametrize("name", known(ATTACKS))
+def test_a_replay_never_matches_in_any_window(
+    name, analysed_clip, pad_cfg, match_threshold, match_fusion, pad_pipeline
+):
+    item = analysed_clip(name)
+    for length in LENGTHS:
+        w = ev.windows(
+            item,
+            length,
+            match_threshold,
+            pad_cfg,
+            pad_pipeline.live_card,
+            pad_level=False,
+            fusion=match_fusion,
+        )
+        assert w["windows"] > 0 and w["matched"] == 0, (length, w["matched"], w["windows"])
+
+
+def test_the_replays_are_the_same_people_so_only_liveness_stops_them(
+    analysed_clip, pad_cfg, match_threshold, match_fusion
+):
+    """Without liveness, windows of every replay would match: the test above is meaningful.
+    (Windows of the first 150 frames of each clip; tests/liveness_fixtures.py.)"""
+    off = replace(pad_cfg, "liveness", enabled=False)
+    for name in ATTACKS:
+        w = ev.windows(analysed_clip(name), 30, match_threshold, off, None, fusion=match_fusion)
+        assert w["matched"] > 0.2 * w["windows"], (name, w)
+
+
+@pytest.mark.parametrize("style", ["door", "window", "shelf"])
+def test_a_live_person_between_straight_edges_matches(
+    style, shared_clips, pad_pipeline, pad_cfg, match_threshold
+):
+    """MADE: person A (already in front of a window) with a door frame, window frame or bookshelf
+    composited around the head; the display-frame veto this replaces refused such scenes."""
+    from faceunlock.evaluation import made
+    from faceunlock.evaluation.shared_data import face_boxes
+
+    clip = shared_clips["live-person-a"]
+    frames = list(itertools.islice(clip.frames(), 40))
+    framed = list(made.framed_live(frames, face_boxes(frames), style))
+    assert np.abs(framed[0].astype(int) - frames[0]).sum() > 0
+    anchors, _ = ev.anchors_from(pad_pipeline, clip.enrol(), pad_cfg, step=3)
+    decision = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, framed)
+    assert decision.decision == "match", decision.as_dict()
+
+
+def test_a_repeated_still_frame_never_matches(shared_clips, pad_pipeline, pad_cfg, match_threshold):
+    """Issue 14, point 6: eight identical copies of one live frame."""
+    clip = shared_clips["live-person-a"]
+    anchors, _ = ev.anchors_from(pad_pipeline, clip.enrol(), pad_cfg, step=3)
+    still = next(iter(clip.frames()))
+    off = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, [still] * 8, liveness=False)
+    assert off.decision == "match"
+    decision = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, [still] * 8)
+    assert decision.decision == "no-match" and decision.liveness == "fail"
+    assert "still picture" in decision.reason and decision.frames == 3
+
+
+def test_a_still_frame_with_fresh_noise_never_matches(shared_clips, pad_pipeline, pad_cfg, match_threshold):
+    """MADE: no two frames identical, so only the face's missing micro-motion gives it away."""
+    from faceunlock.evaluation import made
+
+    clip = shared_clips["live-person-a"]
+    anchors, _ = ev.anchors_from(pad_pipeline, clip.enrol(), pad_cfg, step=3)
+    still = next(iter(clip.frames()))
+    frames = list(made.noisy_still(still, 30, seed=0))
+    off = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, frames, liveness=False)
+    assert off.decision == "match"
+    decision = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, frames)
+    assert decision.decision == "no-match" and decision.liveness in ("fail", "doubt"), decision.as_dict()
+    assert decision.liveness_cues["stillness"] > 0.5
+
+
+def test_a_folder_of_one_repeated_frame_does_not_unlock_through_the_cli(shared_clips, tmp_path, capsys):
+    clip = shared_clips["live-person-a"]
+    enrol, still = tmp_path / "enrol", tmp_path / "still"
+    enrol.mkdir()
+    still.mkdir()
+    for i, rgb in enumerate(list(clip.enrol())[::3]):
+        cv2.imwrite(str(enrol / f"{i:03d}.png"), rgb[..., ::-1])
+    frame = next(iter(clip.frames()))
+    for i in range(8):
+        cv2.imwrite(str(still / f"{i:03d}.png"), frame[..., ::-1])
+    store = tmp_path / "store"
+    assert (
+        main(["enroll", "--user", "alice", "--source", str(enrol), "--store", str(store), "--threads", "1"])
+        == 0
     )
-
-
-def test_the_replay_is_the_same_person_so_only_liveness_stops_it(analysed):
-    """Without the gate the replay would unlock: the test below is meaningful."""
-    off = replace(analysed["cfg"], "liveness", enabled=False)
-    total, accepted = windows(analysed, "replay", 30, off)
-    assert accepted > 0.9 * total
-
-
-@pytest.mark.parametrize("length", [8, 15, 30, 60, 150])
-def test_replay_is_never_accepted_in_any_window(analysed, length):
-    total, accepted = windows(analysed, "replay", length)
-    assert total > 0 and accepted == 0
-
-
-@pytest.mark.parametrize("length", [30, 60, 150])
-def test_live_is_accepted_in_every_window(analysed, length):
-    total, accepted = windows(analysed, "live", length)
-    assert total > 0 and accepted == total
-
-
-def test_no_attack_cue_fires_on_the_live_face(analysed):
-    assert not any(r.cues for r in analysed["live"])
+    capsys.readouterr()
+    code = main(
+        ["verify", "--user", "alice", "--source", str(still), "--store", str(store), "--threads", "1"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and out.startswith("no-match: presentation attack: still picture")

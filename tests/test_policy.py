@@ -1,11 +1,15 @@
-"""The decision policy on synthetic frames: consecutive frames, tracking, the liveness gate, lockout."""
+"""The decision policy on synthetic frames: consecutive frames, tracking, the scored liveness gate,
+lockout."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from faceunlock.config import Config, LivenessConfig, VerifyConfig
+from faceunlock.liveness.card import Fusion, LivenessCard, Network
+from faceunlock.liveness.cues import FrameCues
 from faceunlock.lockout import Lockout
 from faceunlock.pipeline import FrameResult
 from faceunlock.verify import Scan
@@ -13,59 +17,108 @@ from faceunlock.vision.align import TEMPLATE
 from faceunlock.vision.detect import Detection, Face
 
 ANCHOR = np.ones((1, 128), np.float32) * 0.1
+# A card whose score is sigmoid(mean network log-odds): easy to steer from the test frames.
+CARD = LivenessCard(
+    name="test",
+    networks=tuple(Network(f"n{i}", 2.7, Path("x.onnx"), "", Path("x.pth"), "") for i in range(2)),
+    fusion=Fusion(features=("pad",), weights=(1.0,), mean=(0.0,), std=(1.0,), bias=0.0),
+    thresholds={"strict": 0.95, "balanced": 0.9, "fast": 0.8},
+    attack_below=0.1,
+    min_frames=4,
+    path=Path("test.json"),
+)
+LIVE, ATTACK, UNSURE = 5.0, -5.0, 0.0
 
 
-def frame(distance=0.1, box=(100, 100, 300, 300), cues=(), faces=1, sharp=100.0):
+def frame(distance=0.1, box=(100, 100, 300, 300), pad=LIVE, faces=1, sharp=100.0, frozen=False):
     emb = ANCHOR[0] + np.eye(128, dtype=np.float32)[0] * distance
     landmarks = np.array(box[:2]) + TEMPLATE * (box[2] - box[0]) / 150  # a frontal face filling the box
     face = Face(box=box, landmarks=landmarks, score=0.99)
     det = Detection(faces=[face] * faces, image_shape=(480, 640))
-    return FrameResult(detection=det, face=face, chip=None, sharpness=sharp, embedding=emb, cues=list(cues))
+    live = FrameCues(pad={0: pad, 1: pad}, frozen=frozen, face_shift=(0.01, 0.0), ring_shift=(0.0, 0.0))
+    return FrameResult(detection=det, face=face, chip=None, sharpness=sharp, embedding=emb, live=live)
 
 
-def run(frames, window=8, consecutive=2, enabled=True):
+def run(frames, window=4, consecutive=2, enabled=True, level="balanced"):
     scan = Scan(
         "u",
         ANCHOR,
         0.4,
-        VerifyConfig(consecutive=consecutive),
+        VerifyConfig(consecutive=consecutive, security_level=level),
         LivenessConfig(window=window, enabled=enabled),
+        CARD if enabled else None,
     )
-    return any(scan.feed(f) for f in frames), scan
+    for n, f in enumerate(frames, 1):
+        if scan.feed(f):
+            return scan.outcome, n, scan
+    return None, len(frames), scan
 
 
 def test_match_needs_the_liveness_window_and_consecutive_frames():
-    assert run([frame()] * 7)[0] is False
-    matched, scan = run([frame()] * 8)
-    assert matched and scan.liveness_summary() == "pass"
+    assert run([frame()] * 3)[0] is None
+    outcome, n, scan = run([frame()] * 20)
+    assert outcome == "match" and n == 4 and scan.liveness_summary() == "pass"
+    assert run([frame()] * 20, window=8)[1] == 8
 
 
 def test_a_far_frame_breaks_the_streak():
     frames = [frame(), frame(0.9)] * 10
-    assert run(frames, window=1)[0] is False
+    assert run(frames, window=1)[0] is None
 
 
 def test_a_different_face_position_is_a_new_track():
     a, b = frame(box=(100, 100, 300, 300)), frame(box=(400, 100, 600, 300))
-    assert run([a, b] * 10, window=2)[0] is False
-    assert run([a, a] * 2, window=2)[0] is True
+    assert run([a, b] * 10, window=2)[0] is None
+    assert run([a, a] * 4, window=2)[0] == "match"
 
 
-def test_one_attack_cue_blocks_the_whole_scan():
-    frames = [frame(cues=["display-frame"])] + [frame()] * 50
-    matched, scan = run(frames)
-    assert not matched
+def test_a_clear_attack_ends_the_scan_at_once():
+    outcome, n, scan = run([frame(pad=ATTACK)] * 50)
+    assert outcome == "attack" and n == CARD.min_frames
     decision = scan.decision(False, False, 0.0)
-    assert decision.decision == "no-match" and "presentation attack suspected" in decision.reason
-    assert decision.liveness.startswith("fail: display-frame")
+    assert decision.decision == "no-match" and decision.reason.startswith("presentation attack: score")
+    assert decision.liveness == "fail" and decision.liveness_score < CARD.attack_below
+    assert decision.liveness_cues == {"pad": ATTACK}
+
+
+def test_doubt_waits_and_never_matches():
+    outcome, n, scan = run([frame(pad=UNSURE)] * 50)
+    assert outcome is None and n == 50
+    decision = scan.decision(False, True, 0.0)
+    assert decision.decision == "no-match" and decision.liveness == "doubt"
+    assert "judged live" in decision.reason and "doubt" in decision.reason
+
+
+def test_the_level_sets_the_liveness_threshold():
+    borderline = 2.5  # sigmoid: 0.924, over balanced (0.9), under strict (0.95)
+    assert run([frame(pad=borderline)] * 20, level="balanced")[0] == "match"
+    assert run([frame(pad=borderline)] * 20, level="strict")[0] is None
+
+
+def test_identical_frames_are_a_still_picture():
+    """Issue 14, point 6: eight copies of one live frame must not match."""
+    frames = [frame()] + [frame(frozen=True)] * 7
+    outcome, n, scan = run(frames, window=1, consecutive=1)
+    assert outcome == "attack" and n == 3
+    assert "still picture" in scan.decision(False, False, 0.0).reason
+
+
+def test_liveness_off_matches_on_the_face_alone():
+    outcome, n, scan = run([frame(pad=ATTACK)] * 5, enabled=False)
+    assert outcome == "match" and n == 2 and scan.liveness_summary() == "off"
+
+
+def test_liveness_on_needs_a_card():
+    with pytest.raises(ValueError, match="no liveness model card"):
+        Scan("u", ANCHOR, 0.4, VerifyConfig(), LivenessConfig(), None)
 
 
 def test_policy_gates_small_blurry_and_multiple_faces():
     small = frame(box=(0, 0, 50, 50))
     blurry = frame(sharp=1.0)
-    assert run([small] * 20, window=1)[0] is False
-    assert run([blurry] * 20, window=1)[0] is False
-    scan = Scan("u", ANCHOR, 0.4, VerifyConfig(multiple_faces="reject"), LivenessConfig(window=1))
+    assert run([small] * 20, window=1)[0] is None
+    assert run([blurry] * 20, window=1)[0] is None
+    scan = Scan("u", ANCHOR, 0.4, VerifyConfig(multiple_faces="reject"), LivenessConfig(window=1), CARD)
     assert not any(scan.feed(frame(faces=2)) for _ in range(5))
     assert scan.skipped == {"multiple": 5}
 
@@ -150,8 +203,15 @@ def test_lockout_is_capped_at_a_day(tmp_path):
 
 
 def fused_scan(window=3, consecutive=1, rule="centroid"):
+    """A scan with liveness off: these tests are about the fused windows alone."""
     return Scan(
-        "u", ANCHOR, 0.4, VerifyConfig(consecutive=consecutive), LivenessConfig(window=1), rule, window
+        "u",
+        ANCHOR,
+        0.4,
+        VerifyConfig(consecutive=consecutive),
+        LivenessConfig(enabled=False),
+        rule=rule,
+        window=window,
     )
 
 

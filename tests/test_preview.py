@@ -10,6 +10,8 @@ import pytest
 
 from faceunlock.cli import main
 from faceunlock.config import Config
+from faceunlock.liveness.card import load_liveness_card
+from faceunlock.model import load_card
 from faceunlock.overlay import GREEN, RED, draw
 from faceunlock.preview import Frame, Preview
 from faceunlock.vision.detect import Face
@@ -51,7 +53,8 @@ def test_preview_writes_an_annotated_video_and_frames_and_records_nothing(
     assert len(figures) == 40
     assert "match" in {f["decision"] for f in figures}
     judged = [f for f in figures if "distance" in f]
-    assert judged and all(f["threshold"] == pytest.approx(0.4291) for f in judged)
+    threshold = load_card().scan_threshold("balanced")
+    assert judged and all(f["threshold"] == pytest.approx(threshold) for f in judged)
     assert {"liveness", "cues", "fps", "box", "faces"} <= set(figures[-1])
     cap = cv2.VideoCapture(str(video))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 40 and cap.get(cv2.CAP_PROP_FPS) == 10
@@ -96,7 +99,10 @@ def test_preview_scans_end_and_restart_without_recording(person_a):
 
     now = [0.0]
     cfg = Config()
-    preview = Preview(cfg, "alice", np.zeros((1, 128), np.float32), 0.43, clock=lambda: now[0])
+    card = load_liveness_card()
+    preview = Preview(
+        cfg, "alice", np.zeros((1, 128), np.float32), 0.43, clock=lambda: now[0], live_card=card
+    )
     empty = FrameResult(detection=Detection([], (480, 640)))
     first = preview.step(empty)
     assert first.decision == "scanning" and first.distance is None
@@ -105,4 +111,4 @@ def test_preview_scans_end_and_restart_without_recording(person_a):
     assert ended.decision == "no-face" and preview.decisions == ["no-face"]
     now[0] += 5
     assert preview.step(empty).decision == "scanning"
-    assert Preview(cfg, "bob", None, 0.43).step(empty).decision == "not-enrolled"
+    assert Preview(cfg, "bob", None, 0.43, live_card=card).step(empty).decision == "not-enrolled"

@@ -119,11 +119,16 @@ def annotated(args, cfg, card, source, stop):
 
     threshold = card.scan_threshold(cfg.verify.security_level)
     preview = Preview(
-        cfg, args.user or "", anchors_of(cfg, card, args.user), threshold, fusion=fusion_of(card)
+        cfg,
+        args.user or "",
+        anchors_of(cfg, card, args.user),
+        threshold,
+        fusion=fusion_of(card),
+        live_card=pipeline.live_card,
     )
     end = time.monotonic() + args.seconds if args.seconds else None
     for rgb in source.frames(end):
-        frame = preview.step(pipeline.analyse(rgb), rgb)
+        frame = preview.step(preview.analyse(pipeline, rgb), rgb)
         yield draw(rgb, frame), frame.as_dict()
         if stop():
             return

@@ -57,9 +57,10 @@ def faceunlock_per_frame(pipeline, frames: list[np.ndarray], anchors: np.ndarray
         pipeline.analyse(rgb)
     stages: dict[str, list[float]] = {"detect": [], "align": [], "embed": [], "decide": []}
     total = []
-    for rgb in frames:
+    r = None
+    for k, rgb in enumerate(frames):
         t0 = time.perf_counter()
-        r = pipeline.analyse(rgb)
+        r = pipeline.analyse(rgb, previous=r, networks=pipeline.networks_for(k))
         t1 = time.perf_counter()
         if r.embedding is not None:
             nearest_distance(anchors, r.embedding)

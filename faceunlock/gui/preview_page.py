@@ -68,6 +68,8 @@ class PreviewPage(Gtk.Box):
         self.distance.set_label(f"Distance: {distance} (threshold {figure(figures, 'threshold', '{:.3f}')})")
         cues = ", ".join(figures.get("cues") or [])
         self.liveness.set_label(
-            f"Liveness: {figure(figures, 'liveness')}" + (f"; cues: {cues}" if cues else "")
+            f"Liveness: {figure(figures, 'liveness')}"
+            + (f" (score {figures['liveness_score']:.2f})" if "liveness_score" in figures else "")
+            + (f"; cues: {cues}" if cues else "")
         )
         self.rate.set_label(f"Frame rate: {figure(figures, 'fps', '{:.1f}')} fps")

@@ -89,10 +89,12 @@ def preview(
     from faceunlock.preview import Preview
     from faceunlock.verify import fusion_of
 
-    shows = Preview(cfg, user, anchors, threshold, fusion=fusion_of(pipeline.card))
+    shows = Preview(
+        cfg, user, anchors, threshold, fusion=fusion_of(pipeline.card), live_card=pipeline.live_card
+    )
     with runtime.open_camera(cfg, open_timeout=max(0.1, deadline - time.monotonic())) as source:
         for rgb in source.frames(deadline):
-            stream.frame(rgb, shows.step(pipeline.analyse(rgb), rgb))
+            stream.frame(rgb, shows.step(shows.analyse(pipeline, rgb), rgb))
             if stop.is_set():
                 return "stopped"
             if camera_wanted():
