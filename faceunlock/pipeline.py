@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceunlock.config import Config
-from faceunlock.model import ModelCard, ModelError
+from faceunlock.model import ModelCard
 from faceunlock.vision.align import align, sharpness
-from faceunlock.vision.detect import Detection, Detector, Face
+from faceunlock.vision.backend import DEFAULT_BACKEND
+from faceunlock.vision.detect import Detection, Face
 from faceunlock.vision.liveness import attack_cues
 
 
@@ -28,24 +29,18 @@ class FrameResult:
 
 
 class Pipeline:
-    """Detector and embedder, loaded once and kept warm."""
+    """Detector and embedder, loaded once (on the inference backend) and kept warm."""
 
-    def __init__(self, cfg: Config, card: ModelCard, threads: int | None = 2):
-        from faceunlock.vision.embed import Embedder
+    def __init__(self, cfg: Config, card: ModelCard, threads: int | None = 2, backend: str = DEFAULT_BACKEND):
+        from faceunlock.networks import load_detector, load_embedder
 
         self.card = card
+        self.backend = backend
         self.liveness = cfg.liveness
-        self.detector = Detector(
-            min_face_size=cfg.detector.min_face_size,
-            max_side=cfg.detector.max_side or None,
-            threads=threads,
+        self.detector = load_detector(
+            cfg.detector.min_face_size, cfg.detector.max_side or None, backend=backend, threads=threads
         )
-        self.embedder = Embedder(path=card.weights, flip=card.flip, threads=threads)
-        if self.embedder.fingerprint != card.sha256:
-            raise ModelError(
-                f"weights {card.weights} have sha256 {self.embedder.fingerprint}, "
-                f"but model card {card.name} expects {card.sha256}"
-            )
+        self.embedder = load_embedder(card, backend=backend, threads=threads)
 
     @property
     def fingerprint(self) -> str:

@@ -16,6 +16,7 @@ from faceunlock.config import Config
 from faceunlock.decision import Decision
 from faceunlock.model import ModelCard, load_card
 from faceunlock.store import TemplateStore
+from faceunlock.vision.backend import DEFAULT_BACKEND
 
 SKIPPED_KINDS = ("black", "dark", "undecodable")
 
@@ -34,11 +35,11 @@ def open_camera(cfg: Config, open_timeout: float | None = None) -> FrameSource:
     return open_source(c.source, options)
 
 
-def load_pipeline(cfg: Config, card: ModelCard, threads: int | None):
-    """The detector and embedder of the model card, loaded once."""
+def load_pipeline(cfg: Config, card: ModelCard, threads: int | None, backend: str = DEFAULT_BACKEND):
+    """The detector and embedder of the model card, loaded once on the inference backend."""
     from faceunlock.pipeline import Pipeline
 
-    return Pipeline(cfg, card, threads=threads)
+    return Pipeline(cfg, card, threads=threads, backend=backend)
 
 
 def verify_scan(
