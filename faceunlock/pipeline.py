@@ -1,4 +1,5 @@
-"""The per-frame pipeline: detect, pick a face, align it, embed it, with timings per stage."""
+"""The per-frame pipeline: find the face (detect, or follow it from the last frame), pick one, align it,
+embed it, with timings per stage."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from faceunlock.vision.align import align, sharpness
 from faceunlock.vision.backend import DEFAULT_BACKEND
 from faceunlock.vision.detect import Detection, Face
 from faceunlock.vision.liveness import attack_cues
+from faceunlock.vision.track import TrackPolicy, locate
 
 
 @dataclass
 class FrameResult:
-    """What one frame gave: all detections, the chosen face, its chip and embedding."""
+    """What one frame gave: all detections, the chosen face, its chip and embedding.
+
+    age: frames since the last full detection (0: detected in this frame, else followed).
+    embedding is None when no face was found or the embedding was not asked for.
+    """
 
     detection: Detection
     face: Face | None = None
@@ -26,6 +32,11 @@ class FrameResult:
     embedding: np.ndarray | None = None
     cues: list[str] = field(default_factory=list)
     ms: dict[str, float] = field(default_factory=dict)
+    age: int = 0
+
+    @property
+    def tracked(self) -> bool:
+        return self.age > 0
 
 
 class Pipeline:
@@ -41,24 +52,35 @@ class Pipeline:
             cfg.detector.min_face_size, cfg.detector.max_side or None, backend=backend, threads=threads
         )
         self.embedder = load_embedder(card, backend=backend, threads=threads)
+        self.tracking = TrackPolicy()
 
     @property
     def fingerprint(self) -> str:
         return self.embedder.fingerprint
 
-    def analyse(self, rgb: np.ndarray, pick=None) -> FrameResult:
-        """Detect faces, choose one (largest by default), align and embed it."""
+    def analyse(
+        self, rgb: np.ndarray, pick=None, previous: FrameResult | None = None, embed: bool = True
+    ) -> FrameResult:
+        """Find the faces, choose one (largest by default), align it and embed it (if `embed`).
+
+        With `previous` (the result of the frame before, in a stream) the face is followed from it
+        by O-Net alone, between full detections (see faceunlock.vision.track).
+        """
         t0 = time.perf_counter()
-        detection = self.detector.detect(rgb)
+        if previous is None:
+            detection, age = self.detector.detect(rgb), 0
+        else:
+            detection, age = locate(self.detector, rgb, previous.detection, previous.age, self.tracking)
         t1 = time.perf_counter()
-        result = FrameResult(detection=detection, ms={"detect": (t1 - t0) * 1e3})
+        result = FrameResult(detection=detection, ms={"detect": (t1 - t0) * 1e3}, age=age)
         face = (pick or Detection.largest)(detection)
         if face is None:
             return result
         chip = align(rgb, face.landmarks)
-        t2 = time.perf_counter()
         result.face, result.chip, result.sharpness = face, chip, sharpness(chip)
-        result.embedding = self.embedder.embed(chip)[0]
+        t2 = time.perf_counter()
+        if embed:
+            result.embedding = self.embedder.embed(chip)[0]
         t3 = time.perf_counter()
         result.cues = attack_cues(rgb, face, chip, self.liveness)
         t4 = time.perf_counter()

@@ -3,6 +3,11 @@
 A scan reads frames until the same tracked face has matched in ``consecutive``
 frames in a row, until the source ends, or until the deadline. Every error is a
 non-match: the caller maps anything but ``match`` to "fall through".
+
+Frames are analysed as a stream (the face is followed from frame to frame), and a frame is
+embedded only when its distance can change the decision: a match needs the face watched for
+``liveness.window`` frames and the last ``consecutive`` of them under the threshold, so the
+first ``window - consecutive`` frames of a track are watched (liveness) but not embedded.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class Scan:
         self.frames = 0
         self.judged = 0
         self.best: float | None = None
+        self.unmeasured: tuple[FrameResult, np.ndarray | None] | None = None
         self.streak = 0
         self.track = 0
         self.last_face: Face | None = None
@@ -86,8 +92,23 @@ class Scan:
         self.cues: dict[str, int] = {}
         self.best_frame: np.ndarray | None = None
 
+    def wants_embedding(self) -> bool:
+        """Whether the next frame's distance can change the decision.
+
+        If it continues the track, a match needs it only once it is among the last `consecutive`
+        of at least `liveness.window` frames; a new track starts at 1, below that unless the window
+        is at most `consecutive` (then every frame counts).
+        """
+        if not self.liveness.enabled:
+            return True
+        return self.track + 1 > self.liveness.window - self.policy.consecutive
+
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
-        """Take one analysed frame; return True once the match rule is met."""
+        """Take one analysed frame; return True once the match rule is met.
+
+        A usable frame without an embedding (not asked for, see wants_embedding) counts for the
+        track and liveness, and breaks any streak of matching frames.
+        """
         self.frames += 1
         if self.best_frame is None:
             self.best_frame = rgb
@@ -99,17 +120,26 @@ class Scan:
         self.judged += 1
         for cue in result.cues:
             self.cues[cue] = self.cues.get(cue, 0) + 1
-        distance = nearest_distance(self.anchors, result.embedding)
-        if self.best is None or distance < self.best:
-            self.best, self.best_frame = distance, rgb
+        distance = None
+        if result.embedding is not None:
+            distance = self.measure(result.embedding, rgb)
+        else:
+            self.unmeasured = (result, rgb)
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
         self.track = self.track + 1 if same_track else 1
-        if distance < self.threshold:
+        if distance is not None and distance < self.threshold:
             self.streak = self.streak + 1 if same_track else 1
         else:
             self.streak = 0
         self.last_face = result.face
         return self.streak >= self.policy.consecutive and self.live()
+
+    def measure(self, embedding: np.ndarray, rgb: np.ndarray | None) -> float:
+        """The embedding's distance to the anchors, kept if it is the best so far."""
+        distance = nearest_distance(self.anchors, embedding)
+        if self.best is None or distance < self.best:
+            self.best, self.best_frame = distance, rgb
+        return distance
 
     def live(self) -> bool:
         """The liveness gate for the current track."""
@@ -161,6 +191,7 @@ class Scan:
     def no_match_reason(self) -> str:
         if self.cues:
             return "presentation attack suspected: " + self.liveness_summary()[6:]
+
         if self.best is not None and self.best < self.threshold:
             return (
                 f"face under the threshold but not {self.policy.consecutive} consecutive frames "
@@ -195,14 +226,20 @@ def scan(
         deadline = started + (policy.timeout if timeout is None else timeout)
     state = Scan(user, anchors, threshold, policy, liveness)
     matched = timed_out = False
+    result = None
     for rgb in frames:
-        if state.feed(pipeline.analyse(rgb), rgb):
+        result = pipeline.analyse(rgb, previous=result, embed=state.wants_embedding())
+        if state.feed(result, rgb):
             matched = True
             break
         if time.monotonic() >= deadline:
             timed_out = True
             break
     timed_out = timed_out or (not matched and time.monotonic() >= deadline)
+    if state.best is None and state.unmeasured is not None:
+        # Too short a scan to embed any frame for the decision: measure the last face for the report.
+        last, frame = state.unmeasured
+        state.measure(pipeline.embedder.embed(last.chip)[0], frame)
     decision = state.decision(matched, timed_out, started)
     decision.frame = state.best_frame
     return decision

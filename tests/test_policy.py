@@ -8,7 +8,7 @@ import pytest
 from faceunlock.config import Config, LivenessConfig, VerifyConfig
 from faceunlock.lockout import Lockout
 from faceunlock.pipeline import FrameResult
-from faceunlock.verify import Scan
+from faceunlock.verify import Scan, scan
 from faceunlock.vision.detect import Detection, Face
 
 ANCHOR = np.ones((1, 128), np.float32) * 0.1
@@ -66,6 +66,64 @@ def test_policy_gates_small_blurry_and_multiple_faces():
     scan = Scan("u", ANCHOR, 0.4, VerifyConfig(multiple_faces="reject"), LivenessConfig(window=1))
     assert not any(scan.feed(frame(faces=2)) for _ in range(5))
     assert scan.skipped == {"multiple": 5}
+
+
+def test_only_frames_that_can_decide_are_embedded():
+    """window 8, consecutive 2: the first 6 frames of a track are watched, not embedded."""
+    state = Scan("u", ANCHOR, 0.4, VerifyConfig(consecutive=2), LivenessConfig(window=8))
+    wanted = []
+    for _ in range(8):
+        wanted.append(state.wants_embedding())
+        state.feed(frame() if wanted[-1] else unembedded())
+    assert wanted == [False] * 6 + [True] * 2 and state.streak == 2 and state.live()
+    off = Scan("u", ANCHOR, 0.4, VerifyConfig(), LivenessConfig(enabled=False))
+    assert off.wants_embedding()
+
+
+def test_a_frame_without_an_embedding_breaks_the_streak_but_not_the_track():
+    matched, state = run([frame(), unembedded(), frame()], window=1)
+    assert not matched and state.track == 3 and state.streak == 1
+
+
+def unembedded():
+    f = frame()
+    f.embedding = None
+    return f
+
+
+class FakePipeline:
+    """Analyses a stream of prepared frames; counts the embeddings asked for."""
+
+    class Embedder:
+        def __init__(self):
+            self.calls = 0
+
+        def embed(self, chip):
+            self.calls += 1
+            return frame().embedding[None]
+
+    def __init__(self):
+        self.embedder = self.Embedder()
+        self.previous = []
+
+    def analyse(self, rgb, previous=None, embed=True):
+        self.previous.append(previous)
+        return frame() if embed else unembedded()
+
+
+def test_a_scan_embeds_two_frames_for_a_match_and_one_for_a_short_report():
+    pipeline = FakePipeline()
+    decision = scan(
+        pipeline, [None] * 20, "u", ANCHOR, 0.4, VerifyConfig(), liveness=LivenessConfig(window=8)
+    )
+    assert decision.decision == "match" and decision.frames == 8
+    assert pipeline.embedder.calls == 0, "the scan's own frames carry their embeddings"
+    assert pipeline.previous[0] is None and all(p is not None for p in pipeline.previous[1:]), "a stream"
+    short = FakePipeline()
+    live = LivenessConfig(window=8)
+    decision = scan(short, [None] * 3, "u", ANCHOR, 0.4, VerifyConfig(), liveness=live)
+    assert decision.decision == "no-match" and decision.distance == pytest.approx(0.1)
+    assert short.embedder.calls == 1 and "not 2 consecutive frames" in decision.reason
 
 
 def test_lockout_after_k_failures_then_recovery(tmp_path):

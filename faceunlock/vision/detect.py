@@ -186,20 +186,29 @@ class Detector:
     def refine(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> Face | None:
         """O-Net alone on the square around `box` (e.g. last frame's face): the face, or None if lost.
 
-        The crop is made as the cascade makes O-Net's crops (area-averaged, at full resolution).
+        The square is cut from the full-resolution frame and area-resampled to 48x48 as the
+        cascade's crops are; where it leaves the frame it is filled with black (MTCNN's original
+        padding). Clipping it instead, as the cascade does, squeezes a face that fills the frame,
+        and the followed landmarks drift from frame to frame.
         """
         _check_image(rgb, "image")
         square = _square(np.array([[*box, 0.0]], np.float32))
-        x0, y0, x1, y1 = _crop_bounds(square[:, :4], rgb.shape[1], rgb.shape[0])
-        if not (x1[0] > x0[0] and y1[0] > y0[0]):
+        x0, y0, x1, y1 = (int(v) for v in np.trunc(square[0, :4]))
+        x0, y0 = x0 - 1, y0 - 1  # MTCNN's 1-based corners
+        h, w = rgb.shape[:2]
+        inner = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if inner[2] <= inner[0] or inner[3] <= inner[1]:
             return None
-        part = np.ascontiguousarray(rgb[y0[0] : y1[0], x0[0] : x1[0]])
-        crop = _AreaSampler(part[None]).resize(ONET_SIZE, ONET_SIZE)
+        canvas = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        canvas[inner[1] - y0 : inner[3] - y0, inner[0] - x0 : inner[2] - x0] = rgb[
+            inner[1] : inner[3], inner[0] : inner[2]
+        ]
+        crop = _AreaSampler(canvas[None]).resize(ONET_SIZE, ONET_SIZE)
         prob, reg, marks = self.nets.onet(crop)
         if not prob[0] > self.thresholds[2]:
             return None
         boxes, points = _place(np.concatenate((square[:, :4], prob[:, None]), axis=1), reg, marks)
-        face = _detection(boxes, points, rgb.shape[:2], (1.0, 1.0)).faces[0]
+        face = _detection(boxes, points, (h, w), (1.0, 1.0)).faces[0]
         return face if face.size >= self.min_face_size else None
 
     def _cascade(self, batch: np.ndarray, min_face: float) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -28,29 +28,23 @@ class TrackPolicy:
             raise ValueError(f"bad tracking policy {self}")
 
 
-@dataclass(frozen=True)
-class Located:
-    """Where this frame's faces are, and how they were found."""
-
-    detection: Detection
-    tracked: bool
-    age: int
-    """Frames since the last full detection (0: this frame was fully detected)."""
-
-
 def moved_too_far(before: Face, after: Face, policy: TrackPolicy) -> bool:
     (bx, by), (ax, ay) = before.center, after.center
     shift = math.hypot(ax - bx, ay - by) / before.size
     return shift > policy.max_shift or abs(math.log(after.size / before.size)) > math.log1p(policy.max_scale)
 
 
-def locate(detector: Detector, rgb: np.ndarray, previous: Located | None, policy: TrackPolicy) -> Located:
-    """This frame's faces: followed from `previous` when the policy allows, else a full detection."""
-    if previous is not None and previous.age + 1 < policy.redetect_every:
-        faces = previous.detection.faces
-        if len(faces) == 1:
-            face = detector.refine(rgb, faces[0].box)
-            if face is not None and not moved_too_far(faces[0], face, policy):
-                detection = Detection(faces=[face], image_shape=(int(rgb.shape[0]), int(rgb.shape[1])))
-                return Located(detection, tracked=True, age=previous.age + 1)
-    return Located(detector.detect(rgb), tracked=False, age=0)
+def locate(
+    detector: Detector, rgb: np.ndarray, previous: Detection | None, age: int, policy: TrackPolicy
+) -> tuple[Detection, int]:
+    """This frame's faces and their age (frames since the last full detection; 0: detected now).
+
+    Follows the one face of `previous` (last frame's faces, `age` frames after a full detection)
+    when the policy allows, else runs a full detection.
+    """
+    if previous is not None and len(previous.faces) == 1 and age + 1 < policy.redetect_every:
+        before = previous.faces[0]
+        face = detector.refine(rgb, before.box)
+        if face is not None and not moved_too_far(before, face, policy):
+            return Detection(faces=[face], image_shape=(int(rgb.shape[0]), int(rgb.shape[1]))), age + 1
+    return detector.detect(rgb), 0
