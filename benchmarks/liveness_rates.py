@@ -27,6 +27,12 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("FACEUNLOCK_DATA", "../shared/data"))
     parser.add_argument("--lengths", type=int, nargs="*", default=[8, 15, 30, 60, 150])
     parser.add_argument("--no-liveness", action="store_true", help="for comparison: the gate off")
+    parser.add_argument(
+        "--detect-every-frame",
+        action="store_true",
+        help="for comparison: a full detection on every frame instead of following the face",
+    )
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json")
     args = parser.parse_args()
     cfg = Config()
@@ -35,17 +41,20 @@ def main() -> None:
 
         cfg = config.replace(cfg, "liveness", enabled=False)
     card = load_card()
-    pipeline = load_pipeline(cfg, card, threads=2)
+    pipeline = load_pipeline(cfg, card, threads=args.threads)
+    stream = not args.detect_every_frame
     video = Path(args.data) / "video"
     live = list(open_source(str(video / "live-person-a.webm")).frames())
-    enrol = [r.embedding for r in analyse_frames(pipeline, live[: 2 * FPS]) if r.embedding is not None]
+    enrol = [r.embedding for r in analyse_frames(pipeline, live[: 2 * FPS], False) if r.embedding is not None]
     anchors = np.stack(enrol[:: max(1, len(enrol) // 10)][:10])
-    genuine = analyse_frames(pipeline, live[2 * FPS :])
-    attack = analyse_frames(pipeline, open_source(str(video / "replay-person-a.webm")).frames())
+    genuine = analyse_frames(pipeline, live[2 * FPS :], stream)
+    attack = analyse_frames(pipeline, open_source(str(video / "replay-person-a.webm")).frames(), stream)
     threshold = card.threshold(cfg.verify.security_level)
     table = rates(genuine, attack, args.lengths, anchors, threshold, cfg.verify, cfg.liveness)
     print(
-        f"liveness {'off' if args.no_liveness else 'on'}; threshold {threshold} ({cfg.verify.security_level})"
+        f"liveness {'off' if args.no_liveness else 'on'}; threshold {threshold} "
+        f"({cfg.verify.security_level}); "
+        f"{'face followed between detections' if stream else 'full detection on every frame'}"
     )
     print("frames  attack windows  APCER        genuine windows  BPCER")
     for n, r in table.items():

@@ -22,6 +22,7 @@ class Decision:
     judged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     liveness: str = "not-checked"
+    first_judged_ms: float | None = None
     frame: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -34,4 +35,6 @@ class Decision:
         out["elapsed_ms"] = round(self.elapsed_ms, 1)
         if self.distance is not None:
             out["distance"] = round(float(self.distance), 4)
+        if self.first_judged_ms is not None:
+            out["first_judged_ms"] = round(self.first_judged_ms, 1)
         return out

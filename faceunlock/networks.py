@@ -20,13 +20,15 @@ SOURCE_KEY = "source_sha256"
 MEANS_KEY = "means"
 
 
-def onnx_net(onnx: OnnxFile | None, source_sha256: str, what: str, threads: int | None) -> OnnxNet:
+def onnx_net(
+    onnx: OnnxFile | None, source_sha256: str, what: str, threads: int | None, one_shot: bool = False
+) -> OnnxNet:
     """An ONNX file checked against its card, and against the weights the card fingerprints."""
     if onnx is None:
         raise ModelError(
             f"{what} has no ONNX file in its card: run `faceunlock export`, or use --backend torch"
         )
-    net = OnnxNet(onnx.path, onnx.sha256, threads)
+    net = OnnxNet(onnx.path, onnx.sha256, threads, one_shot)
     if net.metadata.get(SOURCE_KEY) != source_sha256:
         raise ModelError(
             f"{onnx.path} was exported from weights {net.metadata.get(SOURCE_KEY)!r}, "
@@ -35,13 +37,14 @@ def onnx_net(onnx: OnnxFile | None, source_sha256: str, what: str, threads: int 
     return net
 
 
-def load_detector_nets(backend: str = DEFAULT_BACKEND, threads: int | None = None) -> MTCNNNets:
+def load_detector_nets(
+    backend: str = DEFAULT_BACKEND, threads: int | None = None, one_shot: bool = False
+) -> MTCNNNets:
     """P-, R- and O-Net of models/mtcnn.json on the backend."""
     cards = load_detector_card()
     if check_backend(backend) == "onnx":
-        return MTCNNNets(
-            *(onnx_net(cards[n].onnx, cards[n].sha256, f"MTCNN {n}", threads) for n in MTCNN_NETS)
-        )
+        nets = (onnx_net(cards[n].onnx, cards[n].sha256, f"MTCNN {n}", threads, one_shot) for n in MTCNN_NETS)
+        return MTCNNNets(*nets)
     from faceunlock.vision.mtcnn_nets import torch_mtcnn_nets
 
     for n in MTCNN_NETS:
@@ -57,8 +60,9 @@ def load_detector(
     max_side: int | None = None,
     backend: str = DEFAULT_BACKEND,
     threads: int | None = None,
+    one_shot: bool = False,
 ) -> Detector:
-    nets = load_detector_nets(backend, threads)
+    nets = load_detector_nets(backend, threads, one_shot)
     return Detector(min_face_size=min_face_size, max_side=max_side, nets=nets, backend=backend)
 
 
@@ -67,11 +71,12 @@ def load_embedder(
     backend: str = DEFAULT_BACKEND,
     threads: int | None = None,
     flip: bool | None = None,
+    one_shot: bool = False,
 ) -> Embedder:
     """The card's embedding network on the backend; flip: the card's flip averaging unless given."""
     flip = card.flip if flip is None else flip
     if check_backend(backend) == "onnx":
-        net = onnx_net(card.onnx, card.sha256, f"model {card.name}", threads)
+        net = onnx_net(card.onnx, card.sha256, f"model {card.name}", threads, one_shot)
         try:
             means = np.array([float(v) for v in net.metadata[MEANS_KEY].split(",")], np.float32)
         except (KeyError, ValueError):

@@ -42,16 +42,24 @@ class FrameResult:
 class Pipeline:
     """Detector and embedder, loaded once (on the inference backend) and kept warm."""
 
-    def __init__(self, cfg: Config, card: ModelCard, threads: int | None = 2, backend: str = DEFAULT_BACKEND):
+    def __init__(
+        self,
+        cfg: Config,
+        card: ModelCard,
+        threads: int | None = 2,
+        backend: str = DEFAULT_BACKEND,
+        one_shot: bool = False,
+    ):
         from faceunlock.networks import load_detector, load_embedder
 
         self.card = card
         self.backend = backend
         self.liveness = cfg.liveness
+        detector = cfg.detector
         self.detector = load_detector(
-            cfg.detector.min_face_size, cfg.detector.max_side or None, backend=backend, threads=threads
+            detector.min_face_size, detector.max_side or None, backend, threads, one_shot=one_shot
         )
-        self.embedder = load_embedder(card, backend=backend, threads=threads)
+        self.embedder = load_embedder(card, backend=backend, threads=threads, one_shot=one_shot)
         self.tracking = TrackPolicy()
 
     @property

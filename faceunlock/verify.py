@@ -83,6 +83,7 @@ class Scan:
         self.liveness = liveness or LivenessConfig()
         self.frames = 0
         self.judged = 0
+        self.first_judged: float | None = None
         self.best: float | None = None
         self.unmeasured: tuple[FrameResult, np.ndarray | None] | None = None
         self.streak = 0
@@ -118,6 +119,8 @@ class Scan:
             self.streak, self.track, self.last_face = 0, 0, None
             return False
         self.judged += 1
+        if self.first_judged is None:
+            self.first_judged = time.monotonic()
         for cue in result.cues:
             self.cues[cue] = self.cues.get(cue, 0) + 1
         distance = None
@@ -186,6 +189,7 @@ class Scan:
             judged=self.judged,
             skipped=dict(self.skipped),
             liveness=self.liveness_summary() if self.judged else "not-checked",
+            first_judged_ms=None if self.first_judged is None else (self.first_judged - started) * 1e3,
         )
 
     def no_match_reason(self) -> str:

@@ -23,7 +23,8 @@ def analysed(video_dir):
     card = load_card()
     pipeline = Pipeline(cfg, card, threads=1)
     live = list(open_source(str(video_dir / "live-person-a.webm")).frames())
-    enrol = [r.embedding for r in analyse_frames(pipeline, live[: 2 * FPS : 6]) if r.embedding is not None]
+    enrol = [r.embedding for r in analyse_frames(pipeline, live[: 2 * FPS : 6], False)]
+    enrol = [e for e in enrol if e is not None]
     return {
         "cfg": cfg,
         "threshold": card.threshold(cfg.verify.security_level),

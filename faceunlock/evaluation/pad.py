@@ -12,9 +12,18 @@ from faceunlock.pipeline import FrameResult, Pipeline
 from faceunlock.verify import Scan
 
 
-def analyse_frames(pipeline: Pipeline, frames: Iterable[np.ndarray]) -> list[FrameResult]:
-    """Run the per-frame pipeline once; windows are then replayed from these results."""
-    return [pipeline.analyse(rgb) for rgb in frames]
+def analyse_frames(
+    pipeline: Pipeline, frames: Iterable[np.ndarray], stream: bool = True
+) -> list[FrameResult]:
+    """Run the per-frame pipeline once; windows are then replayed from these results.
+
+    stream: analyse the frames as a scan does, following the face between full detections;
+    False: a full detection on every frame.
+    """
+    results: list[FrameResult] = []
+    for rgb in frames:
+        results.append(pipeline.analyse(rgb, previous=results[-1] if stream and results else None))
+    return results
 
 
 def accepted_windows(

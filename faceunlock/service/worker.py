@@ -22,6 +22,8 @@ from typing import Any
 
 from gi.repository import GLib
 
+from faceunlock.service.memory import release_free_memory
+
 log = logging.getLogger("faceunlock.worker")
 
 
@@ -65,6 +67,7 @@ class Worker:
                 result = job.run()
             except BaseException as exc:  # noqa: BLE001  (handed to the main loop, which answers)
                 error = exc
+            release_free_memory()
             self.current = None
             GLib.idle_add(self.finish, job, result, error)
 
