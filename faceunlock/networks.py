@@ -83,7 +83,7 @@ def load_embedder(
             raise ModelError(f"{card.onnx.path} does not record the network's 3 input means") from None
         if means.shape != (3,):
             raise ModelError(f"{card.onnx.path} records {means.size} input means, not 3")
-        return Embedder(net, means, card.sha256, flip, backend=backend)
+        return Embedder(net, means, card.sha256, flip, backend=backend, source=card.onnx.sha256)
     from faceunlock.vision.embed import torch_embedding_net
 
     found = file_sha256(card.weights) if card.weights.is_file() else "missing"

@@ -172,7 +172,7 @@ def embed_images(
 ) -> tuple[np.ndarray, Landmarks, dict]:
     """Embeddings of images through detect → align → embed, reusing cached landmarks and embeddings."""
     marks = detect_all(root, names, detector, pick=pick, cache_dir=cache_dir, progress=progress)
-    backend = "" if embedder.backend == "torch" else embedder.backend
+    backend = "" if embedder.backend == "torch" else embedder.backend + embedder.source
     key = hashlib.sha256(
         (embedder.fingerprint + str(embedder.flip) + cache_key(detector, pick) + backend).encode()
         + TEMPLATE.tobytes()

@@ -67,9 +67,9 @@ class Worker:
                 result = job.run()
             except BaseException as exc:  # noqa: BLE001  (handed to the main loop, which answers)
                 error = exc
-            release_free_memory()
             self.current = None
             GLib.idle_add(self.finish, job, result, error)
+            release_free_memory()  # while the main loop answers; ctypes releases the GIL
 
     def stuck(self, grace: float) -> bool:
         """The running job is more than grace seconds past its deadline."""

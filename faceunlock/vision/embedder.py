@@ -15,7 +15,9 @@ class Embedder:
     means: the per-channel input means the network was trained with.
     fingerprint: the sha256 of the weights the network came from (stored in templates).
     flip: average each chip's descriptor with its mirror image's (one batch of both).
-    backend: the name of the backend the network runs on (caches of descriptors are kept apart by it).
+    backend: the name of the backend the network runs on.
+    source: what computes the descriptors besides the weights: the ONNX file's sha256 ("" for the
+        torch port); caches of descriptors are kept apart by backend and source.
     """
 
     def __init__(
@@ -26,9 +28,11 @@ class Embedder:
         flip: bool = False,
         batch_size: int = 16,
         backend: str = "onnx",
+        source: str = "",
     ):
         self.net = net
         self.backend = backend
+        self.source = source
         self.means = np.asarray(means, np.float32).reshape(3)
         self.fingerprint = fingerprint
         self.flip = flip
