@@ -13,6 +13,7 @@ from faceunlock.errors import describe
 COMMANDS = (
     "enroll",
     "verify",
+    "live_test",
     "manage",
     "evaluate",
     "train",
@@ -21,6 +22,7 @@ COMMANDS = (
     "daemon",
     "unlock_now",
     "install",
+    "configure",
 )
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
 

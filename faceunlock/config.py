@@ -73,6 +73,8 @@ REMOTE_SERVICES = frozenset(
 )
 """Services that authenticate people who are not at the machine: never allowed, whatever the config."""
 SERVICE_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
+ENROL_POSES = ("straight", "left", "right", "up", "down")
+"""The head poses guided enrolment can ask for (faceunlock.guided)."""
 
 
 def opt(default, lo=None, hi=None, choices=None, doc="", item=None):
@@ -87,6 +89,13 @@ def pam_service(name: str) -> str:
         raise ValueError(f"{name!r} is not a PAM service name")
     if name in REMOTE_SERVICES:
         raise ValueError(f"{name!r} authenticates remote users and can never use face unlock")
+    return name
+
+
+def enrol_pose(name: str) -> str:
+    """Check one entry of [enroll] poses."""
+    if name not in ENROL_POSES:
+        raise ValueError(f"{name!r} is not one of {', '.join(ENROL_POSES)}")
     return name
 
 
@@ -137,8 +146,12 @@ class AuditConfig:
 
 @dataclass(frozen=True)
 class EnrollConfig:
-    frames: int = opt(10, 1, 200, doc="good frames captured per enrolment")
+    frames: int = opt(10, 1, 200, doc="good frames captured by a plain (unguided) enrolment")
     timeout: float = opt(30.0, 1.0, 600.0, doc="seconds an enrolment may take")
+    poses: tuple = opt(ENROL_POSES, doc="head poses guided enrolment asks for, in order", item=enrol_pose)
+    per_pose: int = opt(2, 1, 5, doc="anchors kept per pose (the most different of its captures)")
+    min_poses: int = opt(3, 1, 5, doc="poses needed (straight among them) for a guided enrolment")
+    pose_timeout: float = opt(8.0, 1.0, 120.0, doc="seconds to wait for one pose before asking the next")
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,7 @@ class DaemonConfig:
 
 @dataclass(frozen=True)
 class PamConfig:
+    enabled: bool = opt(True, doc="face unlock for PAM at all (faceunlock disable | enable)")
     services: tuple = opt(PAM_SERVICES, doc="PAM services that may use face unlock", item=pam_service)
     other_user: bool = opt(False, doc="let one user authenticate as another who is in view (su bob)")
 

@@ -146,3 +146,29 @@ def enrol_capture(
     deadline = time.monotonic() + cfg.enroll.timeout
     with open_camera(cfg) as source:
         return capture(pipeline, source.frames(deadline), wanted, cfg.verify, cfg.enroll.timeout, progress)
+
+
+def guided_capture(pipeline, cfg: Config, progress=None) -> tuple[np.ndarray, dict]:
+    """Guided enrolment (faceunlock.guided) from the camera within the enrolment timeout.
+
+    Returns the anchors and the report; raises EnrollError (with the report attached as .report).
+    """
+    from faceunlock.errors import EnrollError
+    from faceunlock.guided import GuidedEnrolment
+
+    deadline = time.monotonic() + cfg.enroll.timeout
+    state = GuidedEnrolment(cfg.verify, cfg.enroll, cfg.liveness)
+    with open_camera(cfg) as source:
+        for rgb in source.frames(deadline):
+            result = pipeline.analyse(rgb)
+            step = state.feed(result, rgb.shape[0])
+            if progress:
+                progress(step, rgb, result)
+            if state.finished:
+                break
+    try:
+        anchors = state.result()
+    except EnrollError as exc:
+        exc.report = state.report()
+        raise
+    return anchors, state.report()

@@ -92,6 +92,8 @@ class Scan:
         self.skipped: dict[str, int] = {}
         self.cues: dict[str, int] = {}
         self.best_frame: np.ndarray | None = None
+        self.distance: float | None = None
+        """The distance of the last frame's face (None when it could not be judged); for the preview."""
 
     def wants_embedding(self) -> bool:
         """Whether the next frame's distance can change the decision.
@@ -111,6 +113,7 @@ class Scan:
         track and liveness, and breaks any streak of matching frames.
         """
         self.frames += 1
+        self.distance = None
         if self.best_frame is None:
             self.best_frame = rgb
         why = usable_face(result, self.policy)
@@ -125,7 +128,7 @@ class Scan:
             self.cues[cue] = self.cues.get(cue, 0) + 1
         distance = None
         if result.embedding is not None:
-            distance = self.measure(result.embedding, rgb)
+            distance = self.distance = self.measure(result.embedding, rgb)
         else:
             self.unmeasured = (result, rgb)
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU

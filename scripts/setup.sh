@@ -9,6 +9,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 APT_PACKAGES=(
   python3 python3-venv python3-dev python3-gi gir1.2-glib-2.0 gcc pkg-config
   dbus libpam-modules pamtester systemd time
+  # faceunlock-settings (GTK 4, libadwaita), and its test: Xvfb, the accessibility bus; man -l
+  gir1.2-gtk-4.0 gir1.2-adw-1 gir1.2-atspi-2.0 at-spi2-core xvfb man-db
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

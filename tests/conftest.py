@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("service_harness",)
+pytest_plugins = ("service_harness", "ui_harness")
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,10 @@ def video_frames(video_dir, tmp_path_factory):
 def enrolled_once(video_frames, tmp_path_factory):
     store = tmp_path_factory.mktemp("store") / "templates"
     first, _ = video_frames
-    assert main(["enroll", "--user", "alice", "--source", str(first), "--store", str(store)]) == 0
+    assert (
+        main(["enroll", "--user", "alice", "--source", str(first), "--store", str(store), "--frames", "10"])
+        == 0
+    )
     return store
 
 
@@ -124,7 +127,10 @@ def test_enrol_with_no_usable_face_fails_clearly(tmp_path, capsys):
     for i in range(3):
         cv2.imwrite(str(frames / f"{i}.png"), rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
     store = tmp_path / "s"
-    assert main(["enroll", "--user", "carol", "--source", str(frames), "--store", str(store)]) == 1
+    assert (
+        main(["enroll", "--user", "carol", "--source", str(frames), "--store", str(store), "--frames", "10"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "got 0 of 10 usable frames" in err and "no face found" in err
     assert not (store / "carol.json").exists()

@@ -22,9 +22,21 @@ MAY_IMPORT = {
     "training": {"ground", "config", "vision", "core", "evaluation", "training"},
     "service": {"ground", "config", "vision", "core", "service"},
     "testing": {"ground", "service", "testing"},
-    "commands": {"ground", "config", "vision", "core", "evaluation", "training", "service", "commands"},
+    "gui": {"ground", "config", "service", "gui"},
+    "commands": {
+        "ground",
+        "config",
+        "vision",
+        "core",
+        "evaluation",
+        "training",
+        "service",
+        "gui",
+        "commands",
+    },
 }
-"""Which layers each layer may import. Core is the rest: camera, store, model, pipeline, verify, ..."""
+"""Which layers each layer may import. Core is the rest: camera, store, model, pipeline, verify, ...
+The desktop app (gui) talks to the daemon, so it may name the service's bus names."""
 
 
 def layer(module: str) -> str:

@@ -1,12 +1,12 @@
-"""Authorisation: a non-root caller may verify only itself, from a local session; enrol and delete
-are root only.
+"""Authorisation: a non-root caller may verify only itself, from a local session; it may enrol and
+delete only its own enrolments, and only when polkit authorises it.
 
 The caller runs as nobody (setpriv) against the real daemon on the test bus;
 the logind stand-in places it in nobody's local session c4 (or remote c5).
-The bus policy refuses the root-only methods before they reach the daemon
-(org.freedesktop.DBus.Error.AccessDenied); the daemon refuses the rest with
-its own named errors. The daemon's own checks of the root-only methods are
-also tested directly, as if the bus policy were missing.
+The bus policy lets the calls through; the daemon refuses with its own named
+errors. This bus has no polkit, so enrolling is refused (fail closed);
+tests/test_service_desktop.py grants and denies through a polkit stand-in.
+The daemon's checks are also tested directly, with no bus at all.
 """
 
 import subprocess
@@ -44,12 +44,8 @@ def dbus_send(service, method: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "method,args,error",
     [
-        (
-            "Enroll",
-            ("string:nobody", "string:default", "uint32:1"),
-            "org.freedesktop.DBus.Error.AccessDenied",
-        ),
-        ("Delete", ("string:alice", "string:"), "org.freedesktop.DBus.Error.AccessDenied"),
+        ("Enroll", ("string:nobody", "string:default", "uint32:1"), f"{IFACE}.Error.PermissionDenied"),
+        ("Delete", ("string:alice", "string:"), f"{IFACE}.Error.PermissionDenied"),
         ("Verify", ("string:alice", "uint32:1000"), f"{IFACE}.Error.PermissionDenied"),
         ("ListEnrolled", ("string:alice",), f"{IFACE}.Error.PermissionDenied"),
         ("Verify", ("string:nobody", "uint32:1000"), f"{IFACE}.Error.NotEnrolled"),

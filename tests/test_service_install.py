@@ -20,6 +20,9 @@ INSTALLED = {
     install.PAM_PROFILE: 0o644,
     install.SYSUSERS: 0o644,
     install.POLKIT: 0o644,
+    install.POLKIT_ACTIONS: 0o644,
+    install.DESKTOP: 0o644,
+    **{rel: 0o644 for rel in (*install.MANUALS, *install.COMPLETIONS)},
 }
 PYTHON = Path(sys.executable).absolute()
 SCRIPT_PYTHON = (VENV_BIN / "faceunlock").read_text().splitlines()[0][2:].strip()

@@ -84,6 +84,16 @@ def test_installed_wheel_enrols_and_verifies(video_dir, tmp_path):
         Path(models).resolve().is_relative_to(purelib) and (Path(models) / "dlib-resnet-ft1.json").is_file()
     )
 
+    shipped = ("man/faceunlock.1", "completions/_faceunlock", "desktop/org.faceunlock.Settings.desktop")
+    probe = (
+        "import sys; from faceunlock.paths import package_data as d; "
+        "print(all(d(p).is_file() for p in sys.argv[1:]))"
+    )
+    assert (
+        run([py, "-c", probe, *shipped, "polkit/org.faceunlock.policy"], env, tmp_path).stdout.strip()
+        == "True"
+    )
+
     live = video_dir / "live-person-a.webm"
     enrol_frames = extract(live, tmp_path / "enrol", range(0, 60))
     later_frames = extract(live, tmp_path / "later", range(60, 90))
@@ -91,7 +101,17 @@ def test_installed_wheel_enrols_and_verifies(video_dir, tmp_path):
     config.write_text("")
     common = ["--store", tmp_path / "store", "--config", config, "--threads", "1"]
     enrolled = run(
-        [bin_dir / "faceunlock", "enroll", "--user", "alice", "--source", enrol_frames, *common],
+        [
+            bin_dir / "faceunlock",
+            "enroll",
+            "--user",
+            "alice",
+            "--source",
+            enrol_frames,
+            "--frames",
+            "10",
+            *common,
+        ],
         env,
         tmp_path,
     )

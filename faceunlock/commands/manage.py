@@ -19,9 +19,9 @@ def register(sub) -> None:
         ("clear", "remove all of a user's enrolments"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--user", required=True)
+        p.add_argument("--user", required=True, help="the login name")
         if name == "remove":
-            p.add_argument("--label", required=True)
+            p.add_argument("--label", required=True, help="the enrolment to remove (see list)")
         add_store(p)
         p.add_argument("--config", help="TOML config file")
         p.set_defaults(run=run)

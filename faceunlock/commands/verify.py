@@ -18,7 +18,7 @@ from faceunlock.store import NotEnrolled
 def register(sub) -> None:
     """Add this subcommand's parser."""
     p = sub.add_parser("verify", help="check whether the enrolled user is in view")
-    p.add_argument("--user", required=True)
+    p.add_argument("--user", required=True, help="the login name to check")
     p.add_argument("--source", help="camera device or index, video, image or folder of images")
     p.add_argument("--timeout", type=float, help="seconds a scan may take (default 5)")
     p.add_argument("--level", choices=("strict", "balanced", "fast"), help="security level")

@@ -8,17 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
+from faceunlock.camera import IMAGE_SUFFIXES
 from faceunlock.evaluation.faceset import embed_images, no_face_report, stage_times
 from faceunlock.evaluation.metrics import all_pair_distances, at_levels, summarise
 
-IMAGE_GLOB = ("*.jpg", "*.jpeg", "*.png")
-
 
 def identity_images(root: Path) -> list[str]:
-    """Relative paths root/<identity>/<image>, sorted."""
-    names = [p.relative_to(root).as_posix() for pat in IMAGE_GLOB for p in root.glob(f"*/{pat}")]
+    """Relative paths root/<identity>/<image>, sorted; images are what the camera reads (IMAGE_SUFFIXES)."""
+    names = [
+        p.relative_to(root).as_posix()
+        for p in root.glob("*/*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    ]
     if not names:
-        raise ValueError(f"no images found as {root}/<identity>/<image>")
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise ValueError(f"no images found as {root}/<identity>/<image> ({suffixes})")
     return sorted(names)
 
 

@@ -9,6 +9,15 @@ Fairness: each caller has at most one request queued or running (root's PAM
 clients count per user checked), and a non-root caller's scan lasts at most
 NON_ROOT_TIMEOUT seconds and must come from a local session at a seat, so no
 one can hold the camera from afar or learn remotely who sits at the desk.
+
+Non-root callers act on their own user only. Enrolling and deleting
+(org.faceunlock.enroll) and changing settings (org.faceunlock.configure) need
+polkit's authorisation, asked without blocking the loop, as fprintd does.
+Settings changed that way live in the overlay beside the templates
+(faceunlock.settings); an unusable overlay stops every scan until it is fixed.
+The preview and enrolment stream annotated frames to their caller alone
+(faceunlock.service.streams); a preview records nothing and yields the camera
+to any request that waits for it.
 """
 
 from __future__ import annotations
@@ -16,21 +25,32 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import threading
 import time
+from collections import deque
 
 import numpy as np
 from gi.repository import GLib
 from pydbus.generic import signal as dbus_signal
 
-from faceunlock import __version__, runtime
+from faceunlock import __version__, runtime, settings
 from faceunlock.audit import log_attempt
 from faceunlock.config import Config
 from faceunlock.decision import Decision
-from faceunlock.errors import UserError, describe
+from faceunlock.errors import ConfigError, UserError, describe
 from faceunlock.model import ModelCard
-from faceunlock.service.auth import caller_pid, caller_uid, name_of, require_root, require_self_or_root
-from faceunlock.service.errors import Busy, Failed, InvalidArgument, NotArmed, NotEnrolled, PermissionDenied
-from faceunlock.service.interface import INTERFACE_XML, details
+from faceunlock.service import polkit, streams
+from faceunlock.service.auth import caller_pid, caller_uid, name_of, require_self_or_root
+from faceunlock.service.errors import (
+    Busy,
+    Failed,
+    InvalidArgument,
+    NotArmed,
+    NotEnrolled,
+    PermissionDenied,
+    ServiceError,
+)
+from faceunlock.service.interface import INTERFACE_XML, details, variant
 from faceunlock.service.local_session import Logind as SessionLogind
 from faceunlock.service.local_session import LogindError
 from faceunlock.service.local_session import refusal as session_refusal
@@ -49,6 +69,9 @@ MAX_TIMEOUT = 120.0
 NON_ROOT_TIMEOUT = 10.0
 MAX_ENROL_FRAMES = 200
 STUCK_GRACE_S = 15.0
+MAX_PREVIEW_S = 300.0
+NON_ROOT_PREVIEW_S = 60.0
+RECENT_ATTEMPTS = 50
 
 
 def valid(check, value: str) -> str:
@@ -63,10 +86,14 @@ class FaceUnlockService:
 
     PropertiesChanged = dbus_signal()
     VerifyStatus = dbus_signal()
-    """Declared for pydbus's wiring but never called: it would broadcast. status() sends it to one caller."""
+    EnrollStatus = dbus_signal()
+    PreviewFrame = dbus_signal()
+    """Declared for pydbus's wiring but never called: they would broadcast. status() and
+    faceunlock.service.streams send them to one caller."""
 
     def __init__(self, bus, cfg: Config, card: ModelCard, pipeline, store: TemplateStore):
         self.bus = bus
+        self.root_cfg = cfg
         self.cfg = cfg
         self.card = card
         self.pipeline = pipeline
@@ -76,6 +103,10 @@ class FaceUnlockService:
         self.worker = Worker(cfg.daemon.queue_size, self.set_state)
         self.logind = None
         self.outstanding: set = set()
+        self.overlay: dict = {}
+        self.overlay_error: str | None = None
+        self.attempts: deque = deque(maxlen=RECENT_ATTEMPTS)
+        self.previews: dict[str, threading.Event] = {}
 
     @property
     def Version(self) -> str:
@@ -92,6 +123,60 @@ class FaceUnlockService:
     @property
     def State(self) -> str:
         return self.state
+
+    @property
+    def Settings(self) -> dict:
+        values = settings.current(self.root_cfg, self.overlay)
+        if self.overlay_error:
+            values["error"] = self.overlay_error
+        return {key: variant(value) for key, value in values.items()}
+
+    def load_settings(self) -> None:
+        """Read the settings app's overlay and apply it; an unusable one stops every scan (fail closed)."""
+        try:
+            self.overlay, self.overlay_error = settings.read(settings.path_for(self.root_cfg)), None
+        except ConfigError as exc:
+            self.overlay, self.overlay_error = {}, str(exc)
+            log.error("face unlock is off until the settings overlay is fixed: %s", exc)
+        self.apply_settings()
+
+    def apply_settings(self) -> None:
+        self.cfg = settings.apply(self.root_cfg, self.overlay)
+        self.threshold = self.card.threshold(self.cfg.verify.security_level)
+        self.watch_logind(self.cfg.daemon.auto_unlock and self.overlay_error is None)
+
+    def watch_logind(self, on: bool) -> None:
+        """Start or stop the automatic unlock (only where serve() set up a real bus)."""
+        if not hasattr(self.bus, "subscribe"):
+            return
+        if on and self.logind is None:
+            from faceunlock.service.logind import Logind
+
+            self.logind = Logind(self.bus, self.cfg.daemon, self.enrolled, self.unlock_scan)
+            self.logind.start()
+        elif not on and self.logind is not None:
+            self.logind.stop()
+            self.logind = None
+
+    def authorise(self, call: Call, uid: int, action: str, then) -> None:
+        """Run then() at once for root; for others when polkit authorises the caller for action."""
+        if uid == 0:
+            then()
+            return
+
+        def answered(why: str | None) -> None:
+            if why is not None:
+                call.fail(PermissionDenied(why))
+                return
+            try:
+                then()
+            except ServiceError as exc:
+                call.fail(exc)
+            except Exception:  # noqa: BLE001  (answer every call; the traceback goes to the log)
+                log.exception("%s failed after polkit", call.method)
+                call.fail(Failed(f"{call.method} failed inside the daemon; see its log"))
+
+        polkit.check(self.bus.con, call.sender, action, answered)
 
     def set_state(self, state: str) -> None:
         if state != self.state:
@@ -149,7 +234,11 @@ class FaceUnlockService:
     def scan(self, user: str, anchors: np.ndarray, deadline: float, service: str) -> Decision:
         """One scan on the worker thread: open the camera, run the full policy, close the camera."""
         started = time.monotonic()
-        if deadline - started < MIN_TIMEOUT:
+        if self.overlay_error:
+            decision = Decision(
+                user=user, decision="error", reason=f"face unlock is off: {self.overlay_error}"
+            )
+        elif deadline - started < MIN_TIMEOUT:
             decision = Decision(user=user, decision="timeout", reason="the deadline passed before the camera")
         else:
             try:
@@ -163,10 +252,13 @@ class FaceUnlockService:
         log_attempt(decision, service, self.cfg.insecure)
         return decision
 
-    def scan_job(self, user: str, run, reply, deadline: float, caller: str | None = None) -> Job:
+    def scan_job(
+        self, user: str, run, reply, deadline: float, caller: str | None = None, service: str = "dbus"
+    ) -> Job:
         def done(decision: Decision | None, error: BaseException | None) -> None:
             if decision is None:
                 decision = Decision(user=user, decision="error", reason=describe(error))
+            self.remember(decision, service)
             self.status(caller, user, decision.decision, True)
             reply(decision)
 
@@ -204,33 +296,64 @@ class FaceUnlockService:
                 return Decision(user=user, decision="not-enrolled", reason=str(exc))
             return self.scan(user, anchors, deadline, "logind")
 
-        return self.worker.submit(self.scan_job(user, run, on_decision, deadline, caller))
+        return self.worker.submit(self.scan_job(user, run, on_decision, deadline, caller, "logind"))
+
+    def remember(self, decision: Decision, service: str) -> None:
+        """Keep the attempt for RecentAttempts (the same facts as its audit line)."""
+        entry = {
+            "time": time.time(),
+            "user": decision.user,
+            "service": service,
+            "decision": decision.decision,
+            "reason": decision.reason,
+            "liveness": decision.liveness,
+        }
+        if decision.distance is not None:
+            entry["distance"] = float(decision.distance)
+        self.attempts.append(entry)
+
+    def own_user(self, call: Call, user: str, action: str) -> int:
+        """The caller's uid; a non-root caller may act only on its own user."""
+        uid = caller_uid(self.bus, call.sender)
+        require_self_or_root(uid, user, action)
+        return uid
 
     def Enroll(self, call: Call, user: str, label: str, frames: int) -> None:
-        require_root(caller_uid(self.bus, call.sender), "enrolment")
         user = valid(check_user, user)
         label = valid(check_label, label or "default")
-        wanted = frames or self.cfg.enroll.frames
-        if wanted > MAX_ENROL_FRAMES:
-            raise InvalidArgument(f"frames must be at most {MAX_ENROL_FRAMES}, got {wanted}")
+        uid = self.own_user(call, user, "enrol")
+        if frames > MAX_ENROL_FRAMES:
+            raise InvalidArgument(f"frames must be at most {MAX_ENROL_FRAMES}, got {frames}")
+        if uid != 0:
+            self.require_local(call, uid, user)
+        self.authorise(call, uid, polkit.ENROLL, lambda: self.start_enrol(call, user, label, frames))
+
+    def start_enrol(self, call: Call, user: str, label: str, frames: int) -> None:
         try:
             self.store.existing(user)
         except StoreError as exc:
             raise Failed(str(exc)) from None
         cfg = self.cfg
         deadline = time.monotonic() + cfg.camera.open_timeout + cfg.enroll.timeout
+        stream = streams.Stream(self.bus.con, call.sender)
 
-        def run() -> int:
-            embeddings = runtime.enrol_capture(self.pipeline, cfg, wanted)
-            self.store.add(user, label, embeddings)
-            return len(embeddings)
+        def run() -> tuple:
+            anchors, report = streams.enrol(self.pipeline, cfg, user, frames, stream)
+            self.store.add(user, label, anchors)
+            return len(anchors), report
 
-        def done(count: int | None, error: BaseException | None) -> None:
+        def done(result: tuple | None, error: BaseException | None) -> None:
             if error is not None:
                 log.warning("enrolment of %s (%s) failed: %s", user, label, describe(error))
+                stream.status(user, "failed", describe(error), 0, 0, True)
                 call.fail(Failed(describe(error)))
                 return
-            log.info("enrolled %s (%s): %d embeddings", user, label, count)
+            count, report = result
+            poses = ", ".join(report["captured"])
+            log.info("enrolled %s (%s): %d embeddings%s", user, label, count, f" ({poses})" if poses else "")
+            stream.status(
+                user, "completed", f"{count} anchors" + (f" from {poses}" if poses else ""), 0, 0, True
+            )
             call.reply(count)
 
         self.submit(Job("enrolling", run, done, deadline=deadline), key=("enrol", user))
@@ -248,13 +371,16 @@ class FaceUnlockService:
         call.reply(labels)
 
     def Delete(self, call: Call, user: str, label: str) -> None:
-        require_root(caller_uid(self.bus, call.sender), "deleting enrolments")
         user = valid(check_user, user)
+        label = valid(check_label, label) if label else ""
+        uid = self.own_user(call, user, "delete the enrolments of")
+        self.authorise(call, uid, polkit.ENROLL, lambda: self.delete(call, user, label))
+
+    def delete(self, call: Call, user: str, label: str) -> None:
         if not label:
             if not self.store.clear(user):
                 raise NotEnrolled(f"user {user!r} is not enrolled")
         else:
-            label = valid(check_label, label)
             try:
                 self.store.remove(user, label)
             except StoreNotEnrolled:
@@ -263,6 +389,79 @@ class FaceUnlockService:
                 raise InvalidArgument(str(exc)) from None
         log.info("deleted %s of %s", f"enrolment {label!r}" if label else "all enrolments", user)
         call.reply()
+
+    def Preview(self, call: Call, user: str, seconds: int) -> None:
+        user = valid(check_user, user)
+        uid = self.own_user(call, user, "preview the camera for")
+        if uid != 0:
+            self.require_local(call, uid, user)
+        cap = MAX_PREVIEW_S if uid == 0 else NON_ROOT_PREVIEW_S
+        length = min(max(float(seconds or 30), 1.0), cap)
+        try:
+            anchors = self.store.load(user).anchors()
+        except StoreError:
+            anchors = None
+        stop = threading.Event()
+        cfg, threshold, sender = self.cfg, self.threshold, call.sender
+        stream = streams.Stream(self.bus.con, sender)
+        deadline = time.monotonic() + length
+
+        def run() -> str:
+            if self.overlay_error:
+                raise Failed(f"face unlock is off: {self.overlay_error}")
+            wanted = lambda: self.worker.pending > 1  # noqa: E731  (another request waits for the camera)
+            return streams.preview(
+                self.pipeline, cfg, user, anchors, threshold, deadline, stream, stop, wanted
+            )
+
+        def done(ended: str | None, error: BaseException | None) -> None:
+            self.previews.pop(sender, None)
+            watch.unwatch()
+            if error is not None:
+                call.fail(Failed(describe(error)))
+            else:
+                call.reply(ended)
+
+        key = ("root", user) if uid == 0 else uid
+        self.submit(Job("previewing", run, done, deadline=deadline + self.cfg.camera.open_timeout), key)
+        self.previews[sender] = stop
+        watch = NameWatch(self.bus.con, sender, stop.set)
+
+    def StopPreview(self, call: Call) -> None:
+        stop = self.previews.get(call.sender)
+        if stop is not None:
+            stop.set()
+        call.reply()
+
+    def SetSetting(self, call: Call, key: str, value) -> None:
+        try:
+            value = settings.check_value(key, value)
+        except ConfigError as exc:
+            raise InvalidArgument(str(exc)) from None
+        uid = caller_uid(self.bus, call.sender)
+        self.authorise(call, uid, polkit.CONFIGURE, lambda: self.set_setting(call, uid, key, value))
+
+    def set_setting(self, call: Call, uid: int, key: str, value) -> None:
+        values = {**self.overlay, key: value}
+        try:
+            settings.write(settings.path_for(self.root_cfg), values)
+        except OSError as exc:
+            raise Failed(f"cannot write the settings overlay: {exc}") from None
+        self.overlay, self.overlay_error = values, None
+        self.apply_settings()
+        log.info("setting %s = %r (by uid %d, in %s)", key, value, uid, settings.path_for(self.root_cfg))
+        self.PropertiesChanged(INTERFACE, {"Settings": self.Settings}, [])
+        call.reply()
+
+    def RecentAttempts(self, call: Call, user: str) -> None:
+        uid = caller_uid(self.bus, call.sender)
+        if uid != 0:
+            user = valid(check_user, user or name_of(uid))
+            require_self_or_root(uid, user, "read the attempts of")
+        elif user:
+            user = valid(check_user, user)
+        rows = [a for a in reversed(self.attempts) if not user or a["user"] == user]
+        call.reply([{k: variant(v) for k, v in row.items()} for row in rows])
 
     def UnlockNow(self, call: Call, session_id: str) -> None:
         uid = caller_uid(self.bus, call.sender)
@@ -281,6 +480,24 @@ class FaceUnlockService:
         return True
 
 
+class NameWatch:
+    """Call vanished() once the bus name (a caller's unique name) leaves the bus."""
+
+    def __init__(self, con, name: str, vanished):
+        from gi.repository import Gio
+
+        self.handle = Gio.bus_watch_name_on_connection(
+            con, name, Gio.BusNameWatcherFlags.NONE, None, lambda *_args: vanished()
+        )
+
+    def unwatch(self) -> None:
+        from gi.repository import Gio
+
+        if self.handle:
+            Gio.bus_unwatch_name(self.handle)
+            self.handle = 0
+
+
 def warm_up(pipeline) -> None:
     """Run the detector and the embedder once, so the first real scan is as fast as the rest; then
     hand the memory freed while loading back to the system."""
@@ -295,7 +512,6 @@ def serve(cfg: Config) -> int:
     import pydbus
 
     from faceunlock.model import load_card
-    from faceunlock.service.logind import Logind
     from faceunlock.service.publish import publish
 
     if not logging.getLogger().handlers:
@@ -316,10 +532,8 @@ def serve(cfg: Config) -> int:
             raise UserError(
                 f"cannot own {BUS_NAME} ({exc}): is another daemon running, is the bus policy installed?"
             ) from None
-        if cfg.daemon.auto_unlock:
-            service.logind = Logind(bus, cfg.daemon, service.enrolled, service.unlock_scan)
-            service.logind.start()
-            cleanup.callback(service.logind.stop)
+        service.load_settings()
+        cleanup.callback(service.watch_logind, False)
         interval = watchdog_interval()
         if interval:
             GLib.timeout_add(int(interval * 1000), service.feed_watchdog)
@@ -332,7 +546,7 @@ def serve(cfg: Config) -> int:
             time.monotonic() - started,
             card.name,
             cfg.camera.source,
-            "on" if cfg.daemon.auto_unlock else "off",
+            "on" if service.logind is not None else "off",
             "; INSECURE settings allowed by the config" if cfg.insecure else "",
         )
         loop.run()

@@ -32,6 +32,17 @@ ACTIVATION = f"usr/share/dbus-1/system-services/{BUS_NAME}.service"
 PAM_PROFILE = "usr/share/pam-configs/faceunlock"
 SYSUSERS = "usr/lib/sysusers.d/faceunlock.conf"
 POLKIT = "usr/share/polkit-1/rules.d/50-faceunlock.rules"
+POLKIT_ACTIONS = "usr/share/polkit-1/actions/org.faceunlock.policy"
+DESKTOP = "usr/share/applications/org.faceunlock.Settings.desktop"
+MANUALS = {
+    "usr/share/man/man1/faceunlock.1": "man/faceunlock.1",
+    "usr/share/man/man5/faceunlock.conf.5": "man/faceunlock.conf.5",
+    "usr/share/man/man8/faceunlock-pam.8": "man/faceunlock-pam.8",
+}
+COMPLETIONS = {
+    "usr/share/bash-completion/completions/faceunlock": "completions/faceunlock.bash",
+    "usr/share/zsh/vendor-completions/_faceunlock": "completions/_faceunlock",
+}
 STATE = "var/lib/faceunlock"
 FILES = {
     UNIT: "systemd/faceunlock.service",
@@ -40,6 +51,10 @@ FILES = {
     PAM_PROFILE: "pam/pam-configs/faceunlock",
     SYSUSERS: "systemd/faceunlock.sysusers",
     POLKIT: "polkit/50-faceunlock.rules",
+    POLKIT_ACTIONS: "polkit/org.faceunlock.policy",
+    DESKTOP: "desktop/org.faceunlock.Settings.desktop",
+    **MANUALS,
+    **COMPLETIONS,
 }
 PACKAGED_PYTHON = "/usr/lib/faceunlock/bin/python"
 MAX_WALK = 200_000
@@ -130,8 +145,8 @@ def render(rel: str, text: str, python: Path) -> str:
             f"ExecStart={daemon_command(python)}\n" if line.startswith("ExecStart=") else line
             for line in text.splitlines(keepends=True)
         )
-    if rel == PAM_PROFILE:
-        return text.replace(pam_command(Path(PACKAGED_PYTHON)), pam_command(python))
+    if rel in (PAM_PROFILE, DESKTOP):
+        return text.replace(f"{PACKAGED_PYTHON} ", f"{python} ")
     return text
 
 
@@ -163,7 +178,8 @@ def service_account() -> tuple[int, int] | None:
 
 
 def install(root: str | Path = "/") -> list[str]:
-    """Put the unit, bus files, PAM profile, sysusers and polkit files and the state directory under root."""
+    """Put the unit, bus files, PAM profile, sysusers, polkit files, the settings app's launcher, man pages,
+    shell completion and the state directory under root."""
     root = Path(root).absolute()
     check_root(root)
     python = interpreter()

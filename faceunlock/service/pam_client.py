@@ -6,6 +6,7 @@ load code into it; GLib's own variables are dropped before gi loads.
 
 Before it asks the warm daemon to Verify PAM_USER over the system bus, it
 refuses (exit 2, no scan):
+- face unlock switched off (``[pam] enabled = false``: ``faceunlock disable``);
 - anything but the auth phase, a PAM service not in ``[pam] services``, a
   remote PAM_RHOST (only empty, ``localhost``, a loopback address or an X
   display ``:N[.M]`` are local), SSH variables;
@@ -17,7 +18,8 @@ refuses (exit 2, no scan):
 It never hangs: the call does not start the daemon on demand, an alarm
 (unblocked first, since PAM applications may block it) and a watchdog thread
 both end the process, and the config must be a trusted file
-(faceunlock.config.check_trusted). It imports only the standard library, Gio
+(faceunlock.config.check_trusted), with the settings app's overlay applied
+(faceunlock.settings: it can only remove services). It imports only the standard library, Gio
 and faceunlock's config: no torch, numpy or OpenCV.
 
 The bus address comes from ``--bus-address`` (root-owned PAM configuration)
@@ -142,12 +144,19 @@ def verify(conn, user: str, timeout: float) -> tuple[str, str]:
     return decision, reason
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="faceunlock-pam", description="PAM client for pam_exec.so")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="faceunlock-pam", description="Face unlock for PAM: the client that pam_exec.so runs."
+    )
     p.add_argument("--bus-address", default=SYSTEM_BUS_ADDRESS, help="D-Bus address of the system bus")
     p.add_argument("--config", help="config file (default /etc/faceunlock/config.toml); must be trusted")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds the scan may take (default 5)")
     p.add_argument("--quiet", action="store_true", help="print nothing for the PAM conversation")
+    return p
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = build_parser()
     args = p.parse_args(argv)
     if not 0.2 <= args.timeout <= 60:
         p.error("--timeout must be between 0.2 and 60 seconds")
@@ -188,13 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     arm_deadline(args.timeout + 2 * SLACK_S)
     env = dict(os.environ)
     from faceunlock import config as config_mod
+    from faceunlock import settings
     from faceunlock.errors import ConfigError
 
     try:
-        pam = config_mod.load(args.config, trusted=True).pam
+        pam = settings.effective(config_mod.load(args.config, trusted=True)).pam
     except ConfigError as exc:
         complain(f"face unlock is off: {exc}")
         return EXIT_UNAVAILABLE
+    if not pam.enabled:
+        complain("face unlock is disabled (pam.enabled = false; faceunlock enable turns it on)")
+        return EXIT_REFUSED
     why = checked(env, pam)
     if why:
         complain(f"face unlock refused: {why}")

@@ -2,7 +2,8 @@
 
 - a private system bus: a real dbus-daemon on a unix socket, with the default
   policy of Debian's system.conf and the project's own bus policy included;
-- the logind stand-in (faceunlock.testing.logind_standin) owning org.freedesktop.login1;
+- the logind stand-in (faceunlock.testing.logind_standin) owning org.freedesktop.login1
+  (the bus also lets faceunlock.testing.polkit_standin own org.freedesktop.PolicyKit1);
 - the real daemon (`python -I -m faceunlock daemon`, as the unit runs it) on
   that bus, whose camera is a symlink that callers point at folders of real
   video frames. A folder is not a camera device, so the config says
@@ -67,6 +68,12 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <policy user="root">
     <allow own="org.freedesktop.login1"/>
     <allow send_destination="org.freedesktop.login1"/>
+    <allow own="org.freedesktop.PolicyKit1"/>
+    <allow send_destination="org.freedesktop.PolicyKit1"/>
+  </policy>
+  <policy context="default">
+    <allow send_destination="org.freedesktop.PolicyKit1"
+           send_interface="org.freedesktop.PolicyKit1.Authority"/>
   </policy>
   <include>{policy}</include>
 </busconfig>
@@ -358,4 +365,4 @@ def running_service(frames: dict[str, Path], grace: float = GRACE_S):
 
 def enrol(svc: Service, user: str, frames: str) -> None:
     svc.point_camera(frames)
-    assert svc.proxy().Enroll(user, "default", 0, timeout=120) == 10
+    assert svc.proxy().Enroll(user, "default", 10, timeout=120) == 10

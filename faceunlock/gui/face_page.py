@@ -1,0 +1,133 @@
+"""The "Face" page: your enrolments, with delete, and guided enrolment with the camera's view."""
+
+from __future__ import annotations
+
+from gi.repository import Adw, Gtk
+
+from faceunlock.config import ENROL_POSES
+from faceunlock.gui.widgets import label, named, picture, show_jpeg
+
+TICK, PENDING = "✓", "○"
+
+
+class FacePage(Adw.PreferencesPage):
+    def __init__(self, window):
+        super().__init__(title="Face", icon_name="avatar-default-symbolic")
+        self.window = window
+        self.labels: list[str] = []
+        self.rows: list[Gtk.Widget] = []
+        self.enrolling = False
+
+        self.list = Adw.PreferencesGroup(
+            title="Your enrolled face", description=f"Enrolments of {window.user}"
+        )
+        self.empty = Adw.ActionRow(title="No face enrolled yet")
+        self.list.add(self.empty)
+        self.add(self.list)
+
+        group = Adw.PreferencesGroup(
+            title="Enrol",
+            description="Look at the camera and follow the instructions: straight, then a little to the "
+            "left, right, up and down. Good light, one face only.",
+        )
+        self.button = Gtk.Button(label="Enrol my face", valign=Gtk.Align.CENTER)
+        self.button.add_css_class("suggested-action")
+        self.button.connect("clicked", self.enrol)
+        group.set_header_suffix(self.button)
+        self.instruction = label("Press “Enrol my face” to start", "title-2")
+        self.progress = Gtk.ProgressBar(show_text=True, text="0 of 5 poses")
+        self.poses = {pose: label(f"{PENDING} {pose}") for pose in ENROL_POSES}
+        steps = Gtk.Box(
+            orientation=Gtk.Orientation.VERTICAL, spacing=8, valign=Gtk.Align.CENTER, hexpand=True
+        )
+        for widget in (self.instruction, self.progress, *self.poses.values()):
+            steps.append(widget)
+        self.picture = picture("Enrolment camera view", 320, 320)
+        box = Gtk.Box(spacing=18)
+        box.append(self.picture)
+        box.append(steps)
+        group.add(box)
+        self.add(group)
+
+    def refresh(self) -> None:
+        self.window.daemon.list_enrolled(self.window.user, self.listed)
+
+    def listed(self, labels, error) -> None:
+        if error and "not enrolled" not in error:
+            self.window.report(f"Enrolments: {error}")
+        self.labels = list(labels or [])
+        for row in self.rows:
+            self.list.remove(row)
+        self.rows = []
+        self.empty.set_visible(not self.labels)
+        for name in self.labels:
+            row = Adw.ActionRow(title=name, subtitle="enrolled face")
+            delete = Gtk.Button(icon_name="user-trash-symbolic", valign=Gtk.Align.CENTER)
+            delete.add_css_class("flat")
+            named(delete, f"Delete {name}")
+            delete.connect("clicked", self.delete, name)
+            row.add_suffix(delete)
+            self.list.add(row)
+            self.rows.append(row)
+
+    def delete(self, _button, name: str) -> None:
+        def done(_reply, error) -> None:
+            if error:
+                self.window.report(f"Delete: {error}")
+            else:
+                self.window.report(f"Deleted {name}")
+            self.refresh()
+
+        self.window.daemon.delete(self.window.user, name, done)
+
+    def next_label(self) -> str:
+        if "default" not in self.labels:
+            return "default"
+        n = 2
+        while f"face-{n}" in self.labels:
+            n += 1
+        return f"face-{n}"
+
+    def enrol(self, _button) -> None:
+        if self.enrolling or not self.window.claim_camera(self):
+            return
+        self.enrolling = True
+        self.window.status.set_label("")
+        self.button.set_sensitive(False)
+        self.instruction.set_label("Waiting for authorisation…")
+        for pose, widget in self.poses.items():
+            widget.set_label(f"{PENDING} {pose}")
+        self.window.daemon.enroll(self.window.user, self.next_label(), self.ended)
+
+    def status(self, args: tuple) -> None:
+        _user, stage, message, captured, needed, done = args
+        if done:
+            return
+        self.instruction.set_label(message[:1].upper() + message[1:])
+        if needed:
+            self.progress.set_fraction(captured / needed)
+            unit = "poses" if stage in ENROL_POSES else "frames"
+            self.progress.set_text(f"{captured} of {needed} {unit}")
+
+    def frame(self, jpeg: bytes, figures: dict) -> None:
+        show_jpeg(self.picture, jpeg)
+        complete = set(figures.get("complete") or [])
+        for name, widget in self.poses.items():
+            widget.set_label(f"{TICK if name in complete else PENDING} {name}")
+            if name == figures.get("pose") and name not in complete:
+                widget.add_css_class("accent")
+            else:
+                widget.remove_css_class("accent")
+
+    def ended(self, count, error) -> None:
+        self.enrolling = False
+        self.button.set_sensitive(True)
+        self.window.release_camera(self)
+        if error:
+            self.instruction.set_label("Not enrolled")
+            self.window.report(f"Enrolment: {error}")
+        else:
+            self.instruction.set_label(f"Enrolled: {count} views of your face")
+            self.progress.set_fraction(1.0)
+            self.window.report(f"Enrolled {count} views of your face")
+        self.refresh()

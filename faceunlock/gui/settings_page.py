@@ -1,0 +1,143 @@
+"""The "Settings" page: security level, where face unlock is used, and the latest attempts.
+
+A change is asked of the daemon (SetSetting, through polkit); the widgets show
+what the daemon says is in effect, so a refused change springs back.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gi.repository import Adw, GLib, Gtk
+
+from faceunlock.gui.widgets import named
+
+LEVELS = {
+    "strict": "Strict: fewest false accepts (1 in a million comparisons), more retries",
+    "balanced": "Balanced: 1 in 100,000 comparisons (the default)",
+    "fast": "Fast: 1 in 10,000 comparisons, fewest retries",
+}
+SWITCHES = {"pam.sudo": "sudo", "pam.lock_screen": "the lock screen"}
+WORDS = {"verify.security_level": "security level", "pam.sudo": "face unlock for sudo"}
+WORDS["pam.lock_screen"] = "face unlock for the lock screen"
+
+
+def describe(value: GLib.Variant) -> str:
+    plain = value.unpack()
+    if isinstance(plain, bool):
+        return "on" if plain else "off"
+    return str(plain)
+
+
+class SettingsPage(Adw.PreferencesPage):
+    def __init__(self, window):
+        super().__init__(title="Settings", icon_name="emblem-system-symbolic")
+        self.window = window
+        self.updating = False
+        self.shown: dict = {}
+
+        level = Adw.PreferencesGroup(title="Security level", description="How close a face must be to yours")
+        self.level_row = Adw.ActionRow(title="Level", subtitle="")
+        buttons = Gtk.Box(valign=Gtk.Align.CENTER)
+        buttons.add_css_class("linked")
+        self.levels: dict[str, Gtk.ToggleButton] = {}
+        first = None
+        for name in LEVELS:
+            button = Gtk.ToggleButton(label=name.capitalize(), group=first)
+            named(button, f"Security level {name}")
+            button.connect("toggled", self.level_toggled, name)
+            first = first or button
+            buttons.append(button)
+            self.levels[name] = button
+        self.level_row.add_suffix(buttons)
+        level.add(self.level_row)
+        self.add(level)
+
+        use = Adw.PreferencesGroup(title="Use face unlock for")
+        self.switches: dict[str, Gtk.Switch] = {}
+        for key, what in SWITCHES.items():
+            switch = Gtk.Switch(valign=Gtk.Align.CENTER)
+            named(switch, f"Use face unlock for {what}")
+            switch.connect("state-set", self.switch_set, key)
+            row = Adw.ActionRow(title=what[:1].upper() + what[1:], activatable_widget=switch)
+            row.add_suffix(switch)
+            use.add(row)
+            self.switches[key] = switch
+        self.add(use)
+
+        self.attempts = Adw.PreferencesGroup(title="Recent attempts", description="Since the daemon started")
+        refresh = Gtk.Button(label="Refresh", valign=Gtk.Align.CENTER)
+        refresh.connect("clicked", lambda _b: self.refresh_attempts())
+        self.attempts.set_header_suffix(refresh)
+        self.attempt_rows: list[Gtk.Widget] = []
+        self.add(self.attempts)
+
+    def show_settings(self, values: dict) -> None:
+        """Show what the daemon says is in effect, without sending it back."""
+        self.shown = dict(values)
+        self.updating = True
+        try:
+            level = values.get("verify.security_level")
+            if level in self.levels:
+                self.levels[level].set_active(True)
+                self.level_row.set_subtitle(LEVELS[level])
+            for key, switch in self.switches.items():
+                on = bool(values.get(key, False))
+                switch.set_state(on)
+                switch.set_active(on)
+        finally:
+            self.updating = False
+        if values.get("error"):
+            self.window.report(f"Face unlock is off: {values['error']}")
+
+    def refresh(self) -> None:
+        self.window.daemon.get("Settings", lambda values, error: self.loaded(values, error))
+        self.refresh_attempts()
+
+    def loaded(self, values, error) -> None:
+        if error:
+            self.window.report(f"Settings: {error}")
+            return
+        self.show_settings(values)
+
+    def change(self, key: str, value: GLib.Variant) -> None:
+        def done(_reply, error) -> None:
+            if error:
+                self.window.report(f"Not changed: {error}")
+                self.show_settings(self.shown)
+            else:
+                self.window.report(f"Saved: {WORDS.get(key, key)} {describe(value)}")
+
+        self.window.daemon.set_setting(key, value, done)
+
+    def level_toggled(self, button: Gtk.ToggleButton, name: str) -> None:
+        if self.updating or not button.get_active() or self.shown.get("verify.security_level") == name:
+            return
+        self.change("verify.security_level", GLib.Variant("s", name))
+
+    def switch_set(self, _switch: Gtk.Switch, state: bool, key: str) -> bool:
+        if self.updating:
+            return False
+        self.change(key, GLib.Variant("b", state))
+        return True
+
+    def refresh_attempts(self) -> None:
+        self.window.daemon.recent_attempts(self.window.user, self.show_attempts)
+
+    def show_attempts(self, rows, error) -> None:
+        for row in self.attempt_rows:
+            self.attempts.remove(row)
+        self.attempt_rows = []
+        if error:
+            rows = []
+            self.window.report(f"Attempts: {error}")
+        for attempt in (rows or [])[:10]:
+            when = time.strftime("%H:%M:%S", time.localtime(attempt.get("time", 0)))
+            title = f"{attempt.get('decision', '?')} · {attempt.get('service', '?')} · {when}"
+            row = Adw.ActionRow(title=title, subtitle=GLib.markup_escape_text(attempt.get("reason", "")))
+            self.attempts.add(row)
+            self.attempt_rows.append(row)
+        if not self.attempt_rows:
+            row = Adw.ActionRow(title="No attempts yet")
+            self.attempts.add(row)
+            self.attempt_rows.append(row)

@@ -1,0 +1,155 @@
+"""The settings app's overlay: only a few keys, never below the safe floor, trusted only from root or
+the daemon's user, merged over the root config by the PAM client, and fail closed when unusable."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from faceunlock import config, settings
+from faceunlock.errors import ConfigError
+from faceunlock.service import pam_client
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks need root (CI runs as root)")
+
+
+@pytest.fixture
+def rig(tmp_path):
+    """A trusted root config whose store (and so overlay) is a private folder."""
+    os.chmod(tmp_path, 0o755)
+    store = tmp_path / "store"
+    store.mkdir(mode=0o700)
+    path = tmp_path / "config.toml"
+    path.write_text(f'[store]\npath = "{store}"\n')
+    os.chmod(path, 0o644)
+    return path, store
+
+
+def overlay(store, values, mode=0o600):
+    path = store / settings.FILE_NAME
+    path.write_text(json.dumps(values))
+    os.chmod(path, mode)
+    return path
+
+
+def test_overlay_picks_a_level_and_removes_services_only():
+    cfg = config.Config()
+    merged = settings.apply(
+        cfg, {"verify.security_level": "strict", "pam.sudo": False, "pam.lock_screen": False}
+    )
+    assert merged.verify.security_level == "strict"
+    assert "sudo" not in merged.pam.services and "gdm-password" not in merged.pam.services
+    assert set(merged.pam.services) == {"su", "login", "polkit-1"}
+    assert merged.daemon.auto_unlock is False
+    assert merged.liveness == cfg.liveness and merged.verify.consecutive == cfg.verify.consecutive
+    assert settings.apply(cfg, {"pam.sudo": True}) == cfg, "true never adds a service"
+    narrow = config.replace(cfg, "pam", services=["su"])
+    assert settings.apply(narrow, {"pam.sudo": True}).pam.services == ("su",)
+
+
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"liveness.enabled": False}, "cannot be changed from the settings app"),
+        ({"insecure": True}, "cannot be changed from the settings app"),
+        ({"verify.consecutive": 1}, "cannot be changed from the settings app"),
+        ({"pam.services": ["sshd"]}, "cannot be changed from the settings app"),
+        ({"verify.security_level": "none"}, "is not one of strict, balanced, fast"),
+        ({"pam.sudo": "no"}, "must be true or false"),
+    ],
+)
+def test_overlay_refuses_everything_else(rig, values, message):
+    _, store = rig
+    overlay(store, values)
+    with pytest.raises(ConfigError, match=message):
+        settings.read(store / settings.FILE_NAME)
+    with pytest.raises(ConfigError):
+        settings.apply(config.Config(), values)
+
+
+def test_overlay_that_is_not_json_or_too_big_is_an_error(rig):
+    _, store = rig
+    path = store / settings.FILE_NAME
+    for data in (b"{", b"[1]", b"\xff", b"{" + b" " * 5000 + b"}"):
+        path.write_bytes(data)
+        os.chmod(path, 0o600)
+        with pytest.raises(ConfigError, match="settings overlay"):
+            settings.read(path)
+
+
+def test_no_overlay_means_the_root_config(rig):
+    path, store = rig
+    cfg = config.load(path, trusted=True)
+    assert settings.effective(cfg) == cfg
+
+
+@root_only
+def test_overlay_writable_by_others_or_owned_by_a_user_is_refused(rig):
+    _, store = rig
+    path = overlay(store, {"pam.sudo": False}, mode=0o620)
+    with pytest.raises(ConfigError, match="writable by its owner alone"):
+        settings.read(path)
+    os.chmod(path, 0o600)
+    os.chown(path, 65534, 65534)
+    with pytest.raises(ConfigError, match="owned by uid 65534"):
+        settings.read(path)
+    os.chown(path, 0, 0)
+    os.chmod(store, 0o777)
+    with pytest.raises(ConfigError, match="someone else could replace it"):
+        settings.read(path)
+    os.chmod(store, 0o700)
+    assert settings.read(path) == {"pam.sudo": False}
+    link = store / "link.json"
+    link.symlink_to(path)
+    with pytest.raises(ConfigError, match="cannot read settings overlay"):
+        settings.read(link)
+
+
+def test_write_is_private_and_reads_back(rig):
+    _, store = rig
+    path = store / settings.FILE_NAME
+    settings.write(path, {"pam.sudo": False, "verify.security_level": "strict"})
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert settings.read(path) == {"pam.sudo": False, "verify.security_level": "strict"}
+    with pytest.raises(ConfigError):
+        settings.write(path, {"insecure": True})
+    assert settings.read(path) == {"pam.sudo": False, "verify.security_level": "strict"}
+
+
+def pam(rig_path, capsys, service="sudo"):
+    """Run the PAM client as pam_exec does (an isolated interpreter), with no bus to reach."""
+    env = {"PAM_USER": "root", "PAM_SERVICE": service, "PAM_TYPE": "auth", "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-I", "-m", "faceunlock.service.pam_client", "--config", str(rig_path)]
+    proc = subprocess.run(
+        [*cmd, "--bus-address", "unix:path=/nonexistent/bus"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
+
+
+@root_only
+def test_pam_client_applies_the_overlay_and_fails_closed(rig, capsys):
+    path, store = rig
+    overlay(store, {"pam.sudo": False})
+    assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
+    assert "PAM service 'sudo' is not in [pam] services" in capsys.readouterr().err
+    overlay(store, {"pam.sudo": False}, mode=0o666)
+    assert pam(path, capsys, "su") == pam_client.EXIT_UNAVAILABLE
+    assert "face unlock is off: settings overlay" in capsys.readouterr().err
+    overlay(store, {"liveness.enabled": False})
+    assert pam(path, capsys, "su") == pam_client.EXIT_UNAVAILABLE
+    assert "cannot be changed from the settings app" in capsys.readouterr().err
+
+
+@root_only
+def test_pam_client_refuses_at_once_when_disabled(rig, capsys):
+    path, store = rig
+    path.write_text(f'[store]\npath = "{store}"\n\n[pam]\nenabled = false\n')
+    assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
+    assert "face unlock is disabled" in capsys.readouterr().err
