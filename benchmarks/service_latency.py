@@ -9,9 +9,11 @@ measures, with the daemon warm and person A in view:
 - trigger (IdleHint false) to the stand-in's Unlock() call, median of N runs;
 - the PAM client's start-up (daemon not on the bus) and its peak RSS (GNU time), and the
   fall-through time through pamtester when the daemon is down;
-- the daemon's resident memory (VmRSS) while idle.
+- the daemon's resident memory (VmRSS) while idle, and its peak (VmHWM) over all the scans;
+- the camera stand-in's share: reading and decoding the frames of one match from the folder.
 
     .venv/bin/python benchmarks/service_latency.py [--data ../shared/data] [--runs 10] [--json out.json]
+        [--pam-name faceunlock-bench]   (the /etc/pam.d file it writes for the run, then removes)
 """
 
 import argparse
@@ -56,11 +58,25 @@ def summary(values: list[float], scale: float = 1e3) -> dict:
     }
 
 
-def vm_rss_kib(pid: int) -> int:
+def vm_rss_kib(pid: int, key: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1])
     return 0
+
+
+def stand_in_ms(folder: Path, frames: int, runs: int) -> dict:
+    """What the camera stand-in costs per scan: reading and decoding `frames` images of the folder."""
+    from faceunlock.camera import open_source
+
+    times = []
+    for _ in range(runs):
+        started = time.monotonic()
+        with open_source(str(folder)) as source:
+            for _, _ in zip(range(frames), source.frames(), strict=False):
+                pass
+        times.append(time.monotonic() - started)
+    return {"frames": frames, **summary(times)}
 
 
 @contextlib.contextmanager
@@ -77,13 +93,13 @@ def pam_service(name: str, client: list[str]):
         path.unlink()
 
 
-def pam_latency(svc, runs: int) -> dict:
+def pam_latency(svc, runs: int, pam_name: str) -> dict:
     env = {"PAM_USER": "alice", "PAM_SERVICE": "bench", "PATH": "/usr/bin:/bin"}
     cmd = [CLIENT, "--bus-address", svc.bus.address, "--timeout", "20"]
     results = [timed(cmd, env) for _ in range(runs)]
     assert all(code == 0 for _, code, _ in results), results
     out = {"client_ms": summary([t for t, _, _ in results]), "peak_rss_kib": max(r for _, _, r in results)}
-    with pam_service("faceunlock-bench", cmd) as name:
+    with pam_service(pam_name, cmd) as name:
         tester = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
     assert all(code == 0 for _, code, _ in tester), tester
     out["pamtester_ms"] = summary([t for t, _, _ in tester])
@@ -105,12 +121,12 @@ def unlock_latency(svc, runs: int) -> dict:
     return {"trigger_to_unlock_ms": summary(latencies)}
 
 
-def client_startup(runs: int) -> dict:
+def client_startup(runs: int, pam_name: str) -> dict:
     """The client with no daemon to ask: Python, imports, checks of argv and environment, one D-Bus call."""
     env = {"PAM_USER": "alice", "PATH": "/usr/bin:/bin"}
     with tempfile.TemporaryDirectory() as folder, Bus(Path(folder)) as bare:
         no_daemon = [timed([CLIENT, "--bus-address", bare.address], env) for _ in range(runs)]
-        with pam_service("faceunlock-bench-down", [CLIENT, "--bus-address", bare.address]) as name:
+        with pam_service(f"{pam_name}-down", [CLIENT, "--bus-address", bare.address]) as name:
             tester = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
         assert all(code != 0 for _, code, _ in tester), tester
     no_bus = [timed([CLIENT, "--bus-address", "unix:path=/nonexistent"], env) for _ in range(runs)]
@@ -131,20 +147,23 @@ def main() -> None:
         "--data", default=os.environ.get("FACEUNLOCK_DATA", str(ROOT.parent / "shared" / "data"))
     )
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--pam-name", default="faceunlock-bench", help="PAM service file name for the run")
     parser.add_argument("--json")
     args = parser.parse_args()
     result = {"load_average_at_start": os.getloadavg()}
     with tempfile.TemporaryDirectory() as folder:
         frames = frame_folders(Path(args.data) / "video", Path(folder))
-        result.update(client_startup(args.runs))
+        result.update(client_startup(args.runs, args.pam_name))
         with running_service(frames) as svc:
             svc.point_camera("live-a")
             time.sleep(1.0)
             result["daemon_idle_vmrss_kib_after_enrol"] = vm_rss_kib(svc.daemon.pid)
-            result["pam"] = pam_latency(svc, args.runs)
+            result["pam"] = pam_latency(svc, args.runs, args.pam_name)
             result["logind"] = unlock_latency(svc, args.runs)
             time.sleep(1.0)
             result["daemon_idle_vmrss_kib_after_scans"] = vm_rss_kib(svc.daemon.pid)
+            result["daemon_peak_vmhwm_kib"] = vm_rss_kib(svc.daemon.pid, "VmHWM")
+        result["camera_stand_in_ms"] = stand_in_ms(frames["live-a"], 8, args.runs)
     result["load_average_at_end"] = os.getloadavg()
     text = json.dumps(result, indent=1)
     print(text)

@@ -17,6 +17,7 @@ COMMANDS = (
     "manage",
     "evaluate",
     "train",
+    "export",
     "bench",
     "daemon",
     "unlock_now",

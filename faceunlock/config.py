@@ -164,7 +164,7 @@ class DaemonConfig:
     max_scans_per_lock: int = opt(3, 1, 100, doc="automatic scans allowed per lock")
     scan_timeout: float = opt(5.0, 0.5, 60.0, doc="seconds an automatic unlock scan may take")
     queue_size: int = opt(1, 0, 16, doc="requests that may wait for the camera; more get Busy at once")
-    threads: int = opt(1, 1, 16, doc="torch threads; 1 is fastest when the CPU is shared")
+    threads: int = opt(1, 1, 16, doc="inference threads per network; 1 is fastest when the CPU is shared")
 
 
 @dataclass(frozen=True)

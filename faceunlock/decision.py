@@ -25,6 +25,7 @@ class Decision:
     liveness_score: float | None = None
     liveness_reason: str = ""
     liveness_cues: dict[str, float] = field(default_factory=dict)
+    first_judged_ms: float | None = None
     frame: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -40,4 +41,6 @@ class Decision:
         out["elapsed_ms"] = round(self.elapsed_ms, 1)
         if self.distance is not None:
             out["distance"] = round(float(self.distance), 4)
+        if self.first_judged_ms is not None:
+            out["first_judged_ms"] = round(self.first_judged_ms, 1)
         return out

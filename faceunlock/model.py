@@ -1,4 +1,9 @@
-"""The model card: which weights to load, how to use them, and the calibrated thresholds."""
+"""The model cards: which files to load, their sha256, how to use them, and the calibrated thresholds.
+
+models/<name>.json describes the embedder: its torch weights (whose sha256 is the fingerprint stored
+in every template), their ONNX export (run time) and the thresholds. models/mtcnn.json describes the
+detector's three networks the same way.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from faceunlock.paths import installed_package, models_dir
 
 DEFAULT_MODEL = "dlib-resnet-ft1"
 LEVELS = ("strict", "balanced", "fast")
+DETECTOR_CARD = "mtcnn"
+MTCNN_NETS = ("pnet", "rnet", "onet")
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,14 @@ class AttemptThresholds:
 
 
 @dataclass(frozen=True)
+class OnnxFile:
+    """An ONNX export shipped beside its card, and the sha256 it must have."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """What the verifier needs from models/<name>.json."""
 
@@ -41,6 +56,7 @@ class ModelCard:
     flip: bool
     thresholds: dict[str, float]
     attempt: AttemptThresholds | None = None
+    onnx: OnnxFile | None = None
 
     @property
     def embedding_id(self) -> str:
@@ -100,11 +116,28 @@ def read_attempt(raw: dict | None, path: Path) -> AttemptThresholds | None:
     return AttemptThresholds(rule=rule, enrol=enrol, probe=probe, thresholds=thresholds)
 
 
-def load_card(name: str = DEFAULT_MODEL) -> ModelCard:
-    """Read and check a model card."""
+def onnx_file(raw: dict | None, card_dir: Path) -> OnnxFile | None:
+    if raw is None:
+        return None
+    if not isinstance(raw["sha256"], str) or len(raw["sha256"]) != 64:
+        raise ValueError(f"onnx sha256 must be 64 hex digits, got {raw['sha256']!r}")
+    return OnnxFile(card_dir / raw["file"], raw["sha256"])
+
+
+def read_card(name: str) -> tuple[Path, dict]:
     path = models_dir() / f"{name}.json"
     try:
-        raw = json.loads(path.read_text())
+        return path, json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"model card not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model card {path} is malformed: {exc!r}") from None
+
+
+def load_card(name: str = DEFAULT_MODEL) -> ModelCard:
+    """Read and check a model card."""
+    path, raw = read_card(name)
+    try:
         spec = raw["weights"]
         thresholds = {k: float(v) for k, v in raw["thresholds"].items()}
         card = ModelCard(
@@ -114,11 +147,44 @@ def load_card(name: str = DEFAULT_MODEL) -> ModelCard:
             flip=bool(raw["input"].get("flip_average", False)),
             thresholds=thresholds,
             attempt=read_attempt(raw.get("attempt"), path),
+            onnx=onnx_file(raw.get("onnx"), path.parent),
         )
-    except FileNotFoundError:
-        raise ModelError(f"model card not found: {path}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"model card {path} is malformed: {exc!r}") from None
     if not all(0 < t < 4 for t in thresholds.values()):
         raise ModelError(f"model card {path} has thresholds out of range: {thresholds}")
     return card
+
+
+@dataclass(frozen=True)
+class NetCard:
+    """One network of the detector: its torch weights (None: their package is not installed; only
+    export and the torch backend need them) and their ONNX export."""
+
+    name: str
+    weights: Path | None
+    sha256: str
+    onnx: OnnxFile | None
+
+
+def load_detector_card(name: str = DETECTOR_CARD) -> dict[str, NetCard]:
+    """Read models/mtcnn.json: P-, R- and O-Net, each with its weights and ONNX file."""
+    path, raw = read_card(name)
+    try:
+        nets = {}
+        for net in MTCNN_NETS:
+            spec = raw["networks"][net]
+            weights = spec["weights"]
+            try:
+                found = resolve_weights(weights, path.parent)
+            except ModelError:
+                found = None
+            nets[net] = NetCard(
+                name=net,
+                weights=found,
+                sha256=weights["sha256"],
+                onnx=onnx_file(spec.get("onnx"), path.parent),
+            )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"model card {path} is malformed: {exc!r}") from None
+    return nets

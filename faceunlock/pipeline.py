@@ -1,4 +1,5 @@
-"""The per-frame pipeline: detect, pick a face, align it, embed it, measure liveness, with timings."""
+"""The per-frame pipeline: find the face (detect, or follow it from the last frame), pick one, align it,
+embed it, measure its liveness, with timings per stage."""
 
 from __future__ import annotations
 
@@ -8,17 +9,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from faceunlock.config import Config
-from faceunlock.errors import ModelError
 from faceunlock.liveness import cues as live
 from faceunlock.model import ModelCard
 from faceunlock.vision.align import align, sharpness
-from faceunlock.vision.detect import Detection, Detector, Face
+from faceunlock.vision.backend import DEFAULT_BACKEND
+from faceunlock.vision.detect import Detection, Face
 from faceunlock.vision.liveness import ir_cues
+from faceunlock.vision.track import TrackPolicy, locate
 
 
 @dataclass
 class FrameResult:
-    """What one frame gave: all detections, the chosen face, its chip, embedding and liveness cues."""
+    """What one frame gave: all detections, the chosen face, its chip, embedding and liveness cues.
+
+    age: frames since the last full detection (0: detected in this frame, else followed).
+    embedding is None when no face was found or the embedding was not asked for.
+    """
 
     detection: Detection
     face: Face | None = None
@@ -28,29 +34,37 @@ class FrameResult:
     cues: list[str] = field(default_factory=list)
     live: live.FrameCues | None = None
     ms: dict[str, float] = field(default_factory=dict)
+    age: int = 0
+
+    @property
+    def tracked(self) -> bool:
+        return self.age > 0
 
 
 class Pipeline:
-    """Detector, embedder and liveness networks, loaded once and kept warm."""
+    """Detector, embedder and liveness networks, loaded once (on the inference backend) and kept warm."""
 
-    def __init__(self, cfg: Config, card: ModelCard, threads: int | None = 2):
+    def __init__(
+        self,
+        cfg: Config,
+        card: ModelCard,
+        threads: int | None = 2,
+        backend: str = DEFAULT_BACKEND,
+        one_shot: bool = False,
+    ):
         from faceunlock.liveness.card import load_liveness_card
         from faceunlock.liveness.runtime import PadNetworks
-        from faceunlock.vision.embed import Embedder
+        from faceunlock.networks import load_detector, load_embedder
 
         self.card = card
+        self.backend = backend
         self.liveness = cfg.liveness
-        self.detector = Detector(
-            min_face_size=cfg.detector.min_face_size,
-            max_side=cfg.detector.max_side or None,
-            threads=threads,
+        detector = cfg.detector
+        self.detector = load_detector(
+            detector.min_face_size, detector.max_side or None, backend, threads, one_shot=one_shot
         )
-        self.embedder = Embedder(path=card.weights, flip=card.flip, threads=threads)
-        if self.embedder.fingerprint != card.sha256:
-            raise ModelError(
-                f"weights {card.weights} have sha256 {self.embedder.fingerprint}, "
-                f"but model card {card.name} expects {card.sha256}"
-            )
+        self.embedder = load_embedder(card, backend=backend, threads=threads, one_shot=one_shot)
+        self.tracking = TrackPolicy()
         self.live_card = load_liveness_card() if cfg.liveness.enabled else None
         self.pad = PadNetworks(self.live_card, threads=1) if self.live_card else None
 
@@ -68,23 +82,30 @@ class Pipeline:
         pick=None,
         previous: FrameResult | None = None,
         networks: tuple[int, ...] | None = None,
+        embed: bool = True,
     ) -> FrameResult:
-        """Detect faces, choose one (largest by default), align and embed it, measure its liveness.
+        """Find the faces, choose one (largest by default), align it, embed it (if `embed`), measure
+        its liveness.
 
-        `previous` is the frame before this one (for motion cues); `networks` the liveness networks
-        to run (default: all of them).
+        With `previous` (the result of the frame before, in a stream) the face is followed from it
+        by O-Net alone, between full detections (see faceunlock.vision.track), and the motion cues
+        are measured against it. `networks`: the liveness networks to run (default: all of them).
         """
         t0 = time.perf_counter()
-        detection = self.detector.detect(rgb)
+        if previous is None:
+            detection, age = self.detector.detect(rgb), 0
+        else:
+            detection, age = locate(self.detector, rgb, previous.detection, previous.age, self.tracking)
         t1 = time.perf_counter()
-        result = FrameResult(detection=detection, ms={"detect": (t1 - t0) * 1e3})
+        result = FrameResult(detection=detection, ms={"detect": (t1 - t0) * 1e3}, age=age)
         face = (pick or Detection.largest)(detection)
         if face is None:
             return result
         chip = align(rgb, face.landmarks)
-        t2 = time.perf_counter()
         result.face, result.chip, result.sharpness = face, chip, sharpness(chip)
-        result.embedding = self.embedder.embed(chip)[0]
+        t2 = time.perf_counter()
+        if embed:
+            result.embedding = self.embedder.embed(chip)[0]
         t3 = time.perf_counter()
         if self.liveness.enabled:
             result.live = self.measure(rgb, face, chip, previous, networks)

@@ -6,16 +6,21 @@ store settings and the way a scan reads its camera are written once.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from faceunlock.camera import FrameSource, SourceOptions, open_source
 from faceunlock.config import Config
 from faceunlock.decision import Decision
+from faceunlock.errors import CameraError
 from faceunlock.model import ModelCard, load_card
 from faceunlock.store import TemplateStore
+from faceunlock.vision.backend import DEFAULT_BACKEND
 
 SKIPPED_KINDS = ("black", "dark", "undecodable")
 
@@ -34,11 +39,63 @@ def open_camera(cfg: Config, open_timeout: float | None = None) -> FrameSource:
     return open_source(c.source, options)
 
 
-def load_pipeline(cfg: Config, card: ModelCard, threads: int | None):
-    """The detector and embedder of the model card, loaded once."""
+def load_pipeline(
+    cfg: Config, card: ModelCard, threads: int | None, backend: str = DEFAULT_BACKEND, one_shot: bool = False
+):
+    """The detector and embedder of the model card, loaded once on the inference backend.
+
+    one_shot: for a command that judges a few frames and exits: the networks load faster and run
+    a little slower (see faceunlock.vision.backend.OnnxNet).
+    """
     from faceunlock.pipeline import Pipeline
 
-    return Pipeline(cfg, card, threads=threads)
+    return Pipeline(cfg, card, threads=threads, backend=backend, one_shot=one_shot)
+
+
+class CameraStart:
+    """The camera opened, and its first frame awaited, in a thread: for a cold start, while the
+    models load. The deadline bounds the opening and every read, as in verify_scan."""
+
+    def __init__(self, cfg: Config, deadline: float):
+        self.deadline = deadline
+        self.source: FrameSource | None = None
+        self.error: BaseException | None = None
+        self._frames: Iterator[np.ndarray] | None = None
+        self._first: list[np.ndarray] = []
+        self._thread = threading.Thread(target=self._start, args=(cfg,), name="camera-start", daemon=True)
+        self._thread.start()
+
+    def _start(self, cfg: Config) -> None:
+        try:
+            self.source = open_camera(cfg, open_timeout=max(0.1, self.deadline - time.monotonic()))
+            self._frames = self.source.frames(self.deadline)
+            self._first = list(itertools.islice(self._frames, 1))
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller in started())
+            self.error = exc
+
+    def started(self) -> tuple[FrameSource, Iterator[np.ndarray]]:
+        """The open source and its frames (the first one included); its error if it failed."""
+        self._thread.join(max(0.0, self.deadline - time.monotonic()) + 1.0)
+        if self._thread.is_alive():
+            raise CameraError("the camera did not start before the deadline")
+        if self.error is not None:
+            raise self.error
+        return self.source, itertools.chain(self._first, self._frames)
+
+    def close(self) -> None:
+        self._thread.join(max(0.0, self.deadline - time.monotonic()) + 1.0)
+        if self.source is not None:
+            self.source.close()
+
+
+@contextlib.contextmanager
+def start_camera(cfg: Config, deadline: float) -> Iterator[CameraStart]:
+    """Start the camera in the background; it is closed when the block ends, whatever happens."""
+    camera = CameraStart(cfg, deadline)
+    try:
+        yield camera
+    finally:
+        camera.close()
 
 
 def verify_scan(
@@ -49,19 +106,24 @@ def verify_scan(
     threshold: float,
     deadline: float,
     service: str,
+    camera: CameraStart | None = None,
 ) -> Decision:
-    """Open the camera, run one attempt under the whole policy until the deadline, close the camera.
+    """Open the camera (or take the one `camera` started), run one attempt under the whole policy
+    until the deadline, close the camera.
 
     The deadline (time.monotonic()) bounds the camera's opening, every read and the scan, dark
     frames included. Camera errors propagate; the caller turns them into a non-match.
     """
     from faceunlock.attempt import attempt
 
-    left = deadline - time.monotonic()
-    with open_camera(cfg, open_timeout=max(0.1, left)) as source:
-        decision = attempt(
-            pipeline, source.frames(deadline), user, anchors, threshold, cfg, service, deadline=deadline
-        )
+    with contextlib.ExitStack() as stack:
+        if camera is None:
+            left = deadline - time.monotonic()
+            source = stack.enter_context(open_camera(cfg, open_timeout=max(0.1, left)))
+            frames = source.frames(deadline)
+        else:
+            source, frames = camera.started()
+        decision = attempt(pipeline, frames, user, anchors, threshold, cfg, service, deadline=deadline)
         for kind in SKIPPED_KINDS:
             count = getattr(source.stats, kind)
             if count:

@@ -4,6 +4,10 @@ A scan reads frames until ``consecutive`` fused windows in a row of the same tra
 the model card's attempt-level threshold (``faceunlock.fused_track``) while that face is judged live,
 until a clear presentation attack, until the source ends, or until the deadline. Every error is a
 non-match: the caller maps anything but ``match`` to "fall through".
+
+Frames are analysed as a stream (the face is followed from frame to frame), and a frame is
+embedded only when it can change the decision (``Scan.wants_embedding``): the first frames of a
+track, before the liveness check could pass, are watched but not embedded.
 """
 
 from __future__ import annotations
@@ -105,6 +109,11 @@ class Scan:
             self.fused = FusedTrack(anchors, LEGACY_RULE, 1, threshold, min_quality=0.0)
         else:
             self.fused = FusedTrack(anchors, rule, window, threshold)
+        self.first_judged: float | None = None
+        self.late: float | None = None
+        """With no frame embedded for the decision: the last face's distance, for the report only."""
+        self.unmeasured: tuple[FrameResult, np.ndarray | None] | None = None
+        self.embedded = 0
         self.track = 0
         self.last_face: Face | None = None
         self.skipped: dict[str, int] = {}
@@ -124,7 +133,11 @@ class Scan:
         return (self.frames % len(self.live_card.networks),)
 
     def feed(self, result: FrameResult, rgb: np.ndarray | None = None) -> bool:
-        """Take one analysed frame; return True once the scan is decided (match or attack)."""
+        """Take one analysed frame; return True once the scan is decided (match or attack).
+
+        A usable frame without an embedding (not asked for, see wants_embedding) counts for the
+        track and liveness but is not fused.
+        """
         network = self.networks()
         self.frames += 1
         self.distance = None
@@ -137,18 +150,24 @@ class Scan:
             self.fused.reset()
             return False
         self.judged += 1
+        if self.first_judged is None:
+            self.first_judged = time.monotonic()
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
         self.track = self.track + 1 if same_track else 1
         if not same_track:
             self.fused.reset()
         face = result.face
-        best = self.fused.best
-        score = self.fused.add(
-            result.embedding, frame_quality(face.size, result.sharpness, face.landmarks, face.score)
-        )
-        self.distance = score if score is not None else self.fused.partial()
-        if self.fused.best is not None and self.fused.best != best:
-            self.best_frame = rgb
+        if result.embedding is not None:
+            self.embedded += 1
+            best = self.fused.best
+            score = self.fused.add(
+                result.embedding, frame_quality(face.size, result.sharpness, face.landmarks, face.score)
+            )
+            self.distance = score if score is not None else self.fused.partial()
+            if self.fused.best is not None and self.fused.best != best:
+                self.best_frame = rgb
+        else:
+            self.unmeasured = (result, rgb)
         self.last_face = face
         matched = self.fused.streak >= self.policy.consecutive
         if self.live_card is None:
@@ -160,6 +179,26 @@ class Scan:
         elif self.verdict.state == "live" and matched:
             self.outcome = "match"
         return self.outcome is not None
+
+    def wants_embedding(self) -> bool:
+        """Whether the next frame's embedding can change the decision.
+
+        A match needs the liveness verdict "live", which needs `need` frames of evidence on the
+        track, and `consecutive` full windows of `size` frames at its end; so the first
+        `need - consecutive * size` frames of a track are watched (liveness) but not embedded.
+        Without liveness every frame counts.
+        """
+        if self.live_card is None:
+            return True
+        need = max(self.liveness.window, self.live_card.min_frames)
+        return self.track + 1 > need - self.policy.consecutive * self.fused.size
+
+    def report_late(self, embed) -> None:
+        """A scan that ended before any frame was embedded: measure the last face, for the report."""
+        if self.best is None and self.unmeasured is not None:
+            last, frame = self.unmeasured
+            self.late = nearest_distance(self.anchors, embed(last.chip))
+            self.best_frame = frame
 
     @property
     def streak(self) -> int:
@@ -217,7 +256,7 @@ class Scan:
         return Decision(
             user=self.user,
             decision=kind,
-            distance=self.best,
+            distance=self.best if self.best is not None else self.late,
             threshold=self.threshold,
             frames=self.frames,
             elapsed_ms=(time.monotonic() - started) * 1e3,
@@ -228,11 +267,17 @@ class Scan:
             liveness_score=None if verdict is None else verdict.score,
             liveness_reason="" if verdict is None else verdict.reason,
             liveness_cues={} if verdict is None else dict(verdict.features),
+            first_judged_ms=None if self.first_judged is None else (self.first_judged - started) * 1e3,
         )
 
     def no_match_reason(self) -> str:
         if self.outcome == "attack":
             return "presentation attack: " + self.verdict.reason
+        if self.embedded == 0:
+            return (
+                f"the scan ended after {self.judged} usable frame(s), before the face could be judged"
+                + self.skip_summary()
+            )
         if self.fused.windows == 0:
             return (
                 f"fewer than {self.fused.size} quality frames of one face to fuse"
@@ -279,7 +324,8 @@ def scan(
     timed_out = False
     previous = None
     for rgb in frames:
-        previous = pipeline.analyse(rgb, previous=previous, networks=state.networks())
+        embed = state.wants_embedding()
+        previous = pipeline.analyse(rgb, previous=previous, networks=state.networks(), embed=embed)
         if state.feed(previous, rgb):
             break
         if time.monotonic() >= deadline:
@@ -287,6 +333,7 @@ def scan(
             break
     matched = state.outcome == "match"
     timed_out = timed_out or (not matched and time.monotonic() >= deadline)
+    state.report_late(lambda chip: pipeline.embedder.embed(chip)[0])
     decision = state.decision(matched, timed_out, started)
     decision.frame = state.best_frame
     return decision

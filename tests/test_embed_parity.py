@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from faceunlock.vision.embed import (
-    Embedder,
     default_weights_path,
     load_face_resnet,
     save_state,
+    torch_embedder,
     weights_sha256,
 )
 
@@ -102,7 +102,7 @@ def reference(dlib, weights, chips):
 
 @pytest.fixture(scope="module")
 def embedder():
-    return Embedder(threads=2)
+    return torch_embedder(threads=2)
 
 
 def test_matches_dlib(embedder, chips, reference):
@@ -119,8 +119,8 @@ def test_batch_equals_single(embedder, chips):
 
 
 def test_flip_is_close_but_different(chips):
-    plain = Embedder(threads=2).embed(chips)
-    flipped = Embedder(flip=True, threads=2).embed(chips)
+    plain = torch_embedder(threads=2).embed(chips)
+    flipped = torch_embedder(flip=True, threads=2).embed(chips)
     dist = np.linalg.norm(plain - flipped, axis=1)
     assert (dist > 1e-3).all()
     assert (dist < 0.3).all(), f"flip moved descriptors by up to {dist.max():.3f}"
@@ -141,10 +141,10 @@ def test_rejects_bad_chips(embedder):
 
 def test_state_dict_round_trip(embedder, chips, tmp_path):
     path = tmp_path / "port.pt"
-    save_state(embedder.model, path)
+    save_state(embedder.net.module, path)
     reloaded = load_face_resnet(path)
-    torch.testing.assert_close(reloaded.state_dict(), embedder.model.state_dict())
-    again = Embedder(path, threads=2).embed(chips[:2])
+    torch.testing.assert_close(reloaded.state_dict(), embedder.net.module.state_dict())
+    again = torch_embedder(path, threads=2).embed(chips[:2])
     np.testing.assert_array_equal(again, embedder.embed(chips[:2]))
 
 

@@ -119,7 +119,7 @@ def test_the_graph_is_read():
     g = graph()
     assert "faceunlock.vision.embed" in g["faceunlock.training.train"]
     assert "faceunlock.evaluation.lfw" in g["faceunlock.commands.evaluate"], "imports inside functions count"
-    assert "faceunlock.vision.threads" in g["faceunlock.vision.detect"], "relative imports resolve"
+    assert "faceunlock.vision.nms" in g["faceunlock.vision.detect"], "relative imports resolve"
     assert layer("faceunlock.service.daemon") == "service" and "service" not in MAY_IMPORT["vision"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

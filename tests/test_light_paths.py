@@ -1,14 +1,29 @@
-"""Commands that need no network load no network: a failing `faceunlock list` imports no torch."""
+"""The run-time paths import no torch: enrol, verify and the daemon's pipeline run on ONNX Runtime,
+and a failing `faceunlock list` loads no network at all."""
 
 import json
 import subprocess
 import sys
+
+import cv2
+import pytest
 
 PROBE = """
 import json, sys
 from faceunlock.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "torch": "torch" in sys.modules}))
+"""
+
+DAEMON_PROBE = """
+import json, sys
+from faceunlock.config import Config
+from faceunlock.model import load_card
+from faceunlock.service import daemon
+from faceunlock import runtime
+pipeline = runtime.load_pipeline(Config(), load_card(), 1)
+daemon.warm_up(pipeline)
+print(json.dumps({"backend": pipeline.backend, "torch": "torch" in sys.modules}))
 """
 
 
@@ -24,7 +39,44 @@ def test_failing_list_imports_no_torch(tmp_path):
     assert f"user 'nobody' is not enrolled (no {missing}/nobody.json)" in err
 
 
+@pytest.fixture(scope="module")
+def frames(video_dir, tmp_path_factory):
+    """Frames 0-19 (to enrol) and 60-89 (to verify) of a live recording, as PNG folders."""
+    root = tmp_path_factory.mktemp("frames")
+    enrol, verify = root / "enrol", root / "verify"
+    enrol.mkdir(), verify.mkdir()
+    cap = cv2.VideoCapture(str(video_dir / "live-person-a.webm"))
+    try:
+        for i in range(90):
+            ok, frame = cap.read()
+            assert ok, f"cannot read frame {i}"
+            if i < 20:
+                cv2.imwrite(str(enrol / f"{i:04d}.png"), frame)
+            elif i >= 60:
+                cv2.imwrite(str(verify / f"{i:04d}.png"), frame)
+    finally:
+        cap.release()
+    return enrol, verify
+
+
+def test_enrol_and_verify_import_no_torch(frames, tmp_path):
+    enrol, verify = frames
+    store = str(tmp_path / "store")
+    common = ["--user", "probe", "--store", store, "--threads", "1"]
+    result, err = run_cli("enroll", *common, "--source", str(enrol))
+    assert result == {"code": 0, "torch": False}, err
+    result, err = run_cli("verify", *common, "--source", str(verify))
+    assert result == {"code": 0, "torch": False}, err
+    assert "match:" in err or "decision=match" in err
+
+
+def test_the_daemons_pipeline_imports_no_torch():
+    proc = subprocess.run([sys.executable, "-c", DAEMON_PROBE], capture_output=True, text=True, timeout=120)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"backend": "onnx", "torch": False}, proc.stderr
+
+
 def test_the_probe_sees_torch_when_a_command_loads_it(tmp_path):
-    """The probe can fail: a command that builds the network does import torch."""
-    result, _ = run_cli("eval", "lfw", "--root", str(tmp_path / "none"), "--pairs", str(tmp_path / "p"))
-    assert result == {"code": 1, "torch": True}
+    """The probe can fail: the torch backend does import torch (then fails on the missing pairs file)."""
+    result, err = run_cli("eval", "lfw", "--backend", "torch", "--root", str(tmp_path), "--pairs", "missing")
+    assert result == {"code": 1, "torch": True}, err

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +10,7 @@ from faceunlock.vision.nms import batched_nms, nms
 
 def reference(boxes, scores, threshold, idxs=None, overlap="iou", offset=0.0):
     """Greedy NMS the slow, obvious way, in the boxes' own dtype (as torchvision computes)."""
-    b = boxes.numpy()
+    b = boxes
     s = scores.tolist()
     zero, off = b.dtype.type(0), b.dtype.type(offset)
     # Decreasing score; equal scores keep their input order.
@@ -52,12 +51,12 @@ def box_sets(draw):
         score = st.floats(0, 1, width=32)
     xy = draw(st.lists(st.tuples(coord, coord), min_size=n, max_size=n))
     wh = draw(st.lists(st.tuples(size, size), min_size=n, max_size=n))
-    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
-    boxes = torch.tensor(
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    boxes = np.array(
         [[x, y, x + w, y + h] for (x, y), (w, h) in zip(xy, wh, strict=True)], dtype=dtype
     ).reshape(n, 4)
-    scores = torch.tensor(draw(st.lists(score, min_size=n, max_size=n)), dtype=dtype)
-    idxs = torch.tensor(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=torch.int64)
+    scores = np.array(draw(st.lists(score, min_size=n, max_size=n)), dtype=dtype)
+    idxs = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=np.int64)
     return boxes, scores, idxs
 
 
@@ -69,7 +68,7 @@ thresholds = st.sampled_from([0.0, 0.1, 1 / 3, 0.5, 0.7, 0.9, 1.0])
 def test_nms_matches_reference(case, threshold):
     boxes, scores, _ = case
     kept = nms(boxes, scores, threshold)
-    assert kept.dtype == torch.int64
+    assert kept.dtype == np.int64
     assert kept.tolist() == reference(boxes, scores, threshold)
 
 
@@ -79,7 +78,7 @@ def test_batched_nms_matches_reference(case, threshold):
     boxes, scores, idxs = case
     kept = batched_nms(boxes, scores, idxs, threshold)
     assert kept.tolist() == reference(boxes, scores, threshold, idxs=idxs.tolist())
-    assert torch.all(scores[kept][:-1] >= scores[kept][1:])
+    assert np.all(scores[kept][:-1] >= scores[kept][1:])
 
 
 @settings(max_examples=200, deadline=None)
@@ -92,25 +91,25 @@ def test_min_overlap_with_pixel_offset_matches_reference(case, threshold):
 
 
 def test_batched_nms_groups_are_independent():
-    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]], dtype=torch.float32)
-    scores = torch.tensor([0.5, 0.9, 0.7])
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]], dtype=np.float32)
+    scores = np.array([0.5, 0.9, 0.7])
     assert nms(boxes, scores, 0.5).tolist() == [1]
-    assert batched_nms(boxes, scores, torch.tensor([0, 1, 1]), 0.5).tolist() == [1, 0]
+    assert batched_nms(boxes, scores, np.array([0, 1, 1]), 0.5).tolist() == [1, 0]
 
 
 def test_min_overlap_suppresses_a_box_inside_another():
-    boxes = torch.tensor([[0, 0, 100, 100], [10, 10, 30, 30]], dtype=torch.float32)
-    scores = torch.tensor([0.9, 0.8])
+    boxes = np.array([[0, 0, 100, 100], [10, 10, 30, 30]], dtype=np.float32)
+    scores = np.array([0.9, 0.8])
     assert nms(boxes, scores, 0.7).tolist() == [0, 1]  # IoU is only 0.04
     assert nms(boxes, scores, 0.7, overlap="min").tolist() == [0]
 
 
 def test_empty_and_bad_shapes():
-    empty = nms(torch.zeros(0, 4), torch.zeros(0), 0.5)
-    assert empty.shape == (0,) and empty.dtype == torch.int64
+    empty = nms(np.zeros((0, 4)), np.zeros(0), 0.5)
+    assert empty.shape == (0,) and empty.dtype == np.int64
     with pytest.raises(ValueError):
-        nms(torch.zeros(3, 5), torch.zeros(3), 0.5)
+        nms(np.zeros((3, 5)), np.zeros(3), 0.5)
     with pytest.raises(ValueError):
-        nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
+        nms(np.zeros((3, 4)), np.zeros(2), 0.5)
     with pytest.raises(ValueError):
-        batched_nms(torch.zeros(3, 4), torch.zeros(3), torch.zeros(2, dtype=torch.int64), 0.5)
+        batched_nms(np.zeros((3, 4)), np.zeros(3), np.zeros(2, np.int64), 0.5)

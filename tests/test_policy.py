@@ -12,7 +12,7 @@ from faceunlock.liveness.card import Fusion, LivenessCard, Network
 from faceunlock.liveness.cues import FrameCues
 from faceunlock.lockout import Lockout
 from faceunlock.pipeline import FrameResult
-from faceunlock.verify import Scan
+from faceunlock.verify import Scan, scan
 from faceunlock.vision.align import TEMPLATE
 from faceunlock.vision.detect import Detection, Face
 
@@ -121,6 +121,73 @@ def test_policy_gates_small_blurry_and_multiple_faces():
     scan = Scan("u", ANCHOR, 0.4, VerifyConfig(multiple_faces="reject"), LivenessConfig(window=1), CARD)
     assert not any(scan.feed(frame(faces=2)) for _ in range(5))
     assert scan.skipped == {"multiple": 5}
+
+
+def test_only_frames_that_can_decide_are_embedded():
+    """Liveness needs 8 frames of the track: with 2 windows of 1 frame, the first 6 are watched and
+    not embedded; with 2 windows of 3 frames, the first 2."""
+    for window, skipped in ((1, 6), (3, 2)):
+        fusion = {"rule": "centroid", "window": window} if window > 1 else {}
+        state = Scan("u", ANCHOR, 0.4, VerifyConfig(consecutive=2), LivenessConfig(window=8), CARD, **fusion)
+        wanted = []
+        for _ in range(8):
+            wanted.append(state.wants_embedding())
+            state.feed(frame() if wanted[-1] else unembedded())
+        assert wanted == [False] * skipped + [True] * (8 - skipped), window
+        assert state.outcome == "match" and state.streak == 2
+    off = Scan("u", ANCHOR, 0.4, VerifyConfig(), LivenessConfig(enabled=False))
+    assert off.wants_embedding()
+
+
+def test_a_frame_without_an_embedding_counts_for_the_track_but_is_not_fused():
+    state = Scan("u", ANCHOR, 0.4, VerifyConfig(consecutive=3), LivenessConfig(window=1), CARD)
+    for f in (frame(), unembedded(), frame()):
+        state.feed(f)
+    assert state.track == 3 and state.fused.windows == 2 and state.embedded == 2
+
+
+def unembedded():
+    f = frame()
+    f.embedding = None
+    return f
+
+
+class FakePipeline:
+    """Analyses a stream of prepared frames; counts the embeddings asked for."""
+
+    card = None
+    live_card = CARD
+
+    class Embedder:
+        def __init__(self):
+            self.calls = 0
+
+        def embed(self, chip):
+            self.calls += 1
+            return frame().embedding[None]
+
+    def __init__(self):
+        self.embedder = self.Embedder()
+        self.previous = []
+
+    def analyse(self, rgb, previous=None, networks=None, embed=True):
+        self.previous.append(previous)
+        return frame() if embed else unembedded()
+
+
+def test_a_scan_embeds_two_frames_for_a_match_and_one_for_a_short_report():
+    pipeline = FakePipeline()
+    decision = scan(
+        pipeline, [None] * 20, "u", ANCHOR, 0.4, VerifyConfig(), liveness=LivenessConfig(window=8)
+    )
+    assert decision.decision == "match" and decision.frames == 8
+    assert pipeline.embedder.calls == 0, "the scan's own frames carry their embeddings"
+    assert pipeline.previous[0] is None and all(p is not None for p in pipeline.previous[1:]), "a stream"
+    short = FakePipeline()
+    live = LivenessConfig(window=8)
+    decision = scan(short, [None] * 3, "u", ANCHOR, 0.4, VerifyConfig(), liveness=live)
+    assert decision.decision == "no-match" and decision.distance == pytest.approx(0.1)
+    assert short.embedder.calls == 1 and "before the face could be judged" in decision.reason
 
 
 def test_lockout_after_k_failures_then_recovery(tmp_path):

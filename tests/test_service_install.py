@@ -91,6 +91,7 @@ def test_unit_has_the_hardening(staged):
         "SystemCallFilter=@system-service",
         "ProtectProc=invisible",
         "ProcSubset=pid",
+        "MemoryDenyWriteExecute=true",
         "WatchdogSec=30",
         "NotifyAccess=main",
     ):
@@ -98,7 +99,8 @@ def test_unit_has_the_hardening(staged):
 
 
 def test_unit_exposure_score(staged):
-    """systemd-analyze security rates the installed unit (offline): 5.1 MEDIUM before this hardening.
+    """systemd-analyze security rates the installed unit (offline): 5.1 MEDIUM before this hardening,
+    0.8 with it, 0.6 with MemoryDenyWriteExecute (possible since the daemon runs no torch).
     Fails if a change weakens it past 1.5."""
     analyze = need("systemd-analyze")
     proc = subprocess.run(

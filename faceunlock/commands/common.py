@@ -13,7 +13,7 @@ def add_store(p: argparse.ArgumentParser) -> None:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (default: /etc/faceunlock/config.toml if present)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="inference threads per network (default 2)")
 
 
 def load_config(args: argparse.Namespace) -> config_mod.Config:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from faceunlock.model import DEFAULT_MODEL, load_card
+from faceunlock.vision.backend import BACKENDS, DEFAULT_BACKEND
 
 
 def register(sub) -> None:
@@ -55,6 +56,9 @@ def register(sub) -> None:
         bench.add_argument("--model", default=None, help="model card name in models/")
         bench.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None, help="flip-average")
         bench.add_argument("--threads", type=int, default=2)
+        bench.add_argument(
+            "--backend", choices=BACKENDS, default=DEFAULT_BACKEND, help="inference backend (default onnx)"
+        )
         bench.set_defaults(run=run)
 
 
@@ -111,18 +115,17 @@ def run(args: argparse.Namespace) -> int:
     from faceunlock.evaluation.folders import evaluate_folder
     from faceunlock.evaluation.lfw import evaluate_lfw
     from faceunlock.evaluation.plots import write_plots
-    from faceunlock.vision.detect import Detector
-    from faceunlock.vision.embed import Embedder
+    from faceunlock.networks import load_detector, load_embedder
 
     root = Path(args.root)
     if not root.is_dir():
         raise ValueError(f"dataset root is not a folder: {root}")
     card = load_card(args.model or DEFAULT_MODEL)
     flip = card.flip if args.flip is None else args.flip
-    embedder = Embedder(path=card.weights, flip=flip, threads=args.threads)
+    embedder = load_embedder(card, args.backend, args.threads, flip)
     cache = Path(args.cache) if args.cache else None
     if args.benchmark == "lfw":
-        detector = Detector(min_face_size=20, threads=args.threads)
+        detector = load_detector(min_face_size=20, backend=args.backend, threads=args.threads)
         result, raw = evaluate_lfw(
             root,
             Path(args.pairs),
@@ -135,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
             Path(args.threshold_pairs) if args.threshold_pairs else None,
         )
     else:
-        detector = Detector(min_face_size=args.min_face_size, threads=args.threads)
+        detector = load_detector(args.min_face_size, backend=args.backend, threads=args.threads)
         result, raw = evaluate_folder(root, embedder, detector, cache, card.thresholds, args.max_impostor)
-    result.update({"model": card.name, "flip": flip})
+    result.update({"model": card.name, "flip": flip, "backend": args.backend})
     report(result)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")

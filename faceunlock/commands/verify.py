@@ -35,9 +35,11 @@ def decide(args: argparse.Namespace, started: float) -> Decision:
         card = load_card()
         threshold = card.scan_threshold(cfg.verify.security_level)
         template = runtime.open_store(cfg, card).load(args.user)
-        pipeline = runtime.load_pipeline(cfg, card, args.threads)
         deadline = time.monotonic() + cfg.verify.timeout
-        return runtime.verify_scan(pipeline, cfg, args.user, template.anchors(), threshold, deadline, "cli")
+        with runtime.start_camera(cfg, deadline) as camera:  # opens while the models load
+            pipeline = runtime.load_pipeline(cfg, card, args.threads, one_shot=True)
+            anchors = template.anchors()
+            return runtime.verify_scan(pipeline, cfg, args.user, anchors, threshold, deadline, "cli", camera)
     except NotEnrolled as exc:
         kind, reason = "not-enrolled", str(exc)
     except Exception as exc:  # noqa: BLE001  (fail closed: any error is a non-match)

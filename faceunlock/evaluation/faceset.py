@@ -73,6 +73,8 @@ def cache_key(detector: Detector, pick: str) -> str:
         "pick": pick,
         "v": 2,
     }
+    if detector.backend != "torch":  # keys of torch-era caches stay as they were
+        settings["backend"] = detector.backend
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -189,8 +191,10 @@ def embed_images(
 ) -> tuple[np.ndarray, Landmarks, dict]:
     """Embeddings of images through detect → align → embed, reusing cached landmarks and embeddings."""
     marks = detect_all(root, names, detector, pick=pick, cache_dir=cache_dir, progress=progress)
+    backend = "" if embedder.backend == "torch" else embedder.backend + embedder.source
     key = hashlib.sha256(
-        (embedder.fingerprint + str(embedder.flip) + cache_key(detector, pick)).encode() + TEMPLATE.tobytes()
+        (embedder.fingerprint + str(embedder.flip) + cache_key(detector, pick) + backend).encode()
+        + TEMPLATE.tobytes()
     ).hexdigest()[:16]
     cached: dict[str, tuple[np.ndarray, float]] = {}
     cache_file = Path(cache_dir) / f"embeddings-{key}.npz" if cache_dir else None

@@ -54,6 +54,7 @@ from faceunlock.service.interface import INTERFACE_XML, details, variant
 from faceunlock.service.local_session import Logind as SessionLogind
 from faceunlock.service.local_session import LogindError
 from faceunlock.service.local_session import refusal as session_refusal
+from faceunlock.service.memory import release_free_memory
 from faceunlock.service.names import BUS_NAME, INTERFACE, OBJECT_PATH
 from faceunlock.service.notify import notify, watchdog_interval
 from faceunlock.service.publish import Call
@@ -498,10 +499,12 @@ class NameWatch:
 
 
 def warm_up(pipeline) -> None:
-    """Run the detector and the embedder once, so the first real scan is as fast as the rest."""
+    """Run the detector and the embedder once, so the first real scan is as fast as the rest; then
+    hand the memory freed while loading back to the system."""
     rng = np.random.default_rng(0)
     pipeline.analyse(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
     pipeline.embedder.embed(np.full((150, 150, 3), 128, np.uint8))
+    release_free_memory()
 
 
 def serve(cfg: Config) -> int:

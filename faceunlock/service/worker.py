@@ -22,6 +22,8 @@ from typing import Any
 
 from gi.repository import GLib
 
+from faceunlock.service.memory import release_free_memory
+
 log = logging.getLogger("faceunlock.worker")
 
 
@@ -67,6 +69,7 @@ class Worker:
                 error = exc
             self.current = None
             GLib.idle_add(self.finish, job, result, error)
+            release_free_memory()  # while the main loop answers; ctypes releases the GIL
 
     def stuck(self, grace: float) -> bool:
         """The running job is more than grace seconds past its deadline."""

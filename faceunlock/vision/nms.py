@@ -1,4 +1,4 @@
-"""Greedy non-maximum suppression without torchvision.
+"""Greedy non-maximum suppression in numpy (no torch, no torchvision).
 
 ``nms`` and ``batched_nms`` follow ``torchvision.ops``: boxes are (x1, y1, x2, y2), the
 indices kept come back sorted by decreasing score (ties: lower index first), and a box is
@@ -18,47 +18,47 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
-from torch import Tensor
 
 Overlap = Literal["iou", "min"]
 
 
 def nms(
-    boxes: Tensor,
-    scores: Tensor,
+    boxes: np.ndarray,
+    scores: np.ndarray,
     iou_threshold: float,
     *,
     overlap: Overlap = "iou",
     offset: float = 0.0,
-) -> Tensor:
-    """Indices (int64) of the boxes kept by greedy NMS, by decreasing score."""
+) -> np.ndarray:
+    """Indices (int64 array) of the boxes kept by greedy NMS, by decreasing score."""
     return _greedy(boxes, scores, None, iou_threshold, overlap, offset)
 
 
 def batched_nms(
-    boxes: Tensor,
-    scores: Tensor,
-    idxs: Tensor,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    idxs: np.ndarray,
     iou_threshold: float,
     *,
     overlap: Overlap = "iou",
     offset: float = 0.0,
-) -> Tensor:
+) -> np.ndarray:
     """NMS run independently within each value of idxs (a class or image index)."""
+    idxs, scores = np.asarray(idxs), np.asarray(scores)
     if idxs.shape != scores.shape:
-        raise ValueError(f"idxs must have shape {tuple(scores.shape)}, got {tuple(idxs.shape)}")
+        raise ValueError(f"idxs must have shape {np.shape(scores)}, got {np.shape(idxs)}")
     return _greedy(boxes, scores, idxs, iou_threshold, overlap, offset)
 
 
 def _greedy(
-    boxes: Tensor,
-    scores: Tensor,
-    idxs: Tensor | None,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    idxs: np.ndarray | None,
     threshold: float,
     overlap: Overlap,
     offset: float,
-) -> Tensor:
+) -> np.ndarray:
+    boxes, scores = np.asarray(boxes), np.asarray(scores)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes must have shape (N, 4), got {tuple(boxes.shape)}")
     if scores.shape != boxes.shape[:1]:
@@ -66,15 +66,13 @@ def _greedy(
     if overlap not in ("iou", "min"):
         raise ValueError(f"overlap must be 'iou' or 'min', got {overlap!r}")
     if boxes.shape[0] == 0:
-        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+        return np.zeros(0, np.int64)
 
-    b = boxes.detach().cpu().numpy()
-    if not np.issubdtype(b.dtype, np.floating):
-        b = b.astype(np.float32)
-    order = np.argsort(-scores.detach().cpu().numpy(), kind="stable")
+    b = boxes if np.issubdtype(boxes.dtype, np.floating) else boxes.astype(np.float32)
+    order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = b[order].T
     area = (x2 - x1 + offset) * (y2 - y1 + offset)
-    group = None if idxs is None else idxs.detach().cpu().numpy()[order]
+    group = None if idxs is None else np.asarray(idxs)[order]
 
     kept = []
     alive = np.arange(len(order))  # positions in score order not yet suppressed
@@ -94,4 +92,4 @@ def _greedy(
             if group is not None:
                 drop &= group[rest] == group[i]
             alive = rest[~drop]
-    return torch.as_tensor(order[kept], dtype=torch.int64, device=boxes.device)
+    return order[kept].astype(np.int64)
