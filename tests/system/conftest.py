@@ -1,0 +1,139 @@
+"""Fixtures of the system tests: the shared sandbox script, container packages, frame folders, a rig.
+
+Every test here is marked ``system``. What they need (root, the shared
+``systemd-sandbox/run.sh``, the video data, Debian packages) is checked up front:
+missing, a test skips on a developer machine and FAILS under CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from rig import DEB_CACHE, FRAMES, Rig
+from sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+CONTAINER_PACKAGES = ("polkitd", "sudo", "openssh-server", "fprintd")
+FRAME_SETS = {
+    "enrol-a": ("live-person-a.webm", range(0, 60)),
+    "live-a": ("live-person-a.webm", range(60, 214)),
+    "replay-a": ("replay-person-a.webm", range(0, 60)),
+    "enrol-c": ("live-person-c.mp4", range(0, 60)),
+    "live-c": ("live-person-c.mp4", range(200, 260)),
+}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if HERE in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.system)
+
+
+def missing(message: str):
+    """Fail under CI, skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("FACEUNLOCK_DATA", ROOT.parent / "shared" / "data"))
+
+
+def sandbox_script() -> Path:
+    """../shared/tools/systemd-sandbox/run.sh beside the repository, or beside $FACEUNLOCK_DATA."""
+    candidates = [ROOT.parent / "shared", data_root().parent]
+    for shared in candidates:
+        path = shared / "tools" / "systemd-sandbox" / "run.sh"
+        if path.is_file():
+            return path
+    missing(f"the shared systemd sandbox is missing (looked in {', '.join(map(str, candidates))})")
+
+
+@pytest.fixture(scope="session")
+def run_sh() -> Path:
+    if os.geteuid() != 0:
+        missing("the system tests boot a container and need root (CI runs as root)")
+    for tool in ("nsenter", "apt-get"):
+        if shutil.which(tool) is None:
+            missing(f"{tool} is not installed")
+    return sandbox_script()
+
+
+@pytest.fixture(scope="session")
+def container_debs(run_sh) -> Path:
+    """Debian packages the container installs offline, downloaded on the host (nothing installed here)."""
+    (DEB_CACHE / "partial").mkdir(parents=True, exist_ok=True)
+    cmd = ["apt-get", "install", "-y", "-q", "-d", "--no-install-recommends",
+           "-o", f"Dir::Cache::archives={DEB_CACHE}", *CONTAINER_PACKAGES]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=900)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        missing(f"cannot download {', '.join(CONTAINER_PACKAGES)} from Debian: {proc.stderr[-2000:]}")
+    return DEB_CACHE
+
+
+def extract(video: Path, out: Path, frames: range) -> None:
+    import cv2
+
+    out.mkdir(parents=True)
+    cap = cv2.VideoCapture(str(video))
+    i = 0
+    while i < frames.stop:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i in frames:
+            cv2.imwrite(str(out / f"frame{i:04d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        i += 1
+    cap.release()
+    assert len(list(out.iterdir())) == len(frames), f"{video} has fewer than {frames.stop} frames"
+
+
+@pytest.fixture(scope="session")
+def frame_folders() -> Path:
+    """Folders of real video frames (see FRAME_SETS), world-readable for the daemon's own user."""
+    video = data_root() / "video"
+    if not video.is_dir():
+        missing(f"test data missing: {video}")
+    folder = Path(tempfile.mkdtemp(prefix="faceunlock-frames-"))
+    try:
+        for name, (source, frames) in FRAME_SETS.items():
+            extract(video / source, folder / name, frames)
+        for path in [folder, *folder.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def booted(run_sh: Path, frames: Path):
+    """A booted container with the frame folders bound in, the users and the helper scripts."""
+    with Sandbox(run_sh, binds_ro=(f"{frames}:{FRAMES}",)) as sb:
+        rig = Rig(sb)
+        rig.add_users()
+        rig.copy_helpers()
+        yield rig
+
+
+def install_faceunlock(rig: Rig) -> None:
+    """`faceunlock install` from this checkout's environment, the test config, daemon up, two enrolments."""
+    rig.sb.run([str(VENV_BIN / "faceunlock"), "install"], timeout=300)
+    rig.write_config()
+    rig.point_camera("live-a")
+    start = rig.sb.run("systemctl start faceunlock.service", timeout=120, check=False)
+    assert start.returncode == 0, "\n".join(rig.journal()[-30:])
+    assert rig.enrol("alice", "enrol-a") == 10
+    assert rig.enrol("bob", "enrol-c") == 10

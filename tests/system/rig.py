@@ -1,0 +1,202 @@
+"""faceunlock inside a booted container: packages, users, camera stand-in, config, sessions, journal.
+
+A ``Rig`` wraps one Sandbox. The camera stand-in is a symlink that tests point
+at folders of real video frames (bound read-only into the container), so the
+daemon's config never changes between cases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox import Sandbox, SandboxError
+
+HERE = Path(__file__).resolve().parent
+HELPERS = "/usr/local/lib/faceunlock-test"
+FRAMES = "/srv/faceunlock-frames"
+CAMERA = "/srv/faceunlock-camera/current"
+BUS_NAME = "org.faceunlock.FaceUnlock1"
+OBJECT = "/org/faceunlock/FaceUnlock1"
+LOGIND = "org.freedesktop.login1"
+USERS = {"alice": "alice-pw-1", "bob": "bob-pw-2"}
+DEB_CACHE = Path("/var/cache/faceunlock-systemtest/debs")
+GRACE_S = 2.0
+
+CONFIG = """{insecure}[camera]
+source = "{camera}"
+
+[verify]
+timeout = 10.0
+max_failures = 100
+
+[daemon]
+grace_period = {grace}
+max_scans_per_lock = 3
+scan_timeout = 10.0
+threads = 1
+"""
+
+
+def config_text(camera: str = CAMERA, grace: float = GRACE_S) -> str:
+    """The test config; ``insecure = true`` where the code knows the key (a video stand-in camera)."""
+    import dataclasses
+
+    from faceunlock.config import Config
+
+    fields = {f.name for f in dataclasses.fields(Config)}
+    insecure = "insecure = true\n\n" if "insecure" in fields else ""
+    return CONFIG.format(insecure=insecure, camera=camera, grace=grace)
+
+
+@dataclass
+class Session:
+    """A logind session opened through pam_systemd, whose leader is the lock screen stand-in."""
+
+    sid: str
+    path: str
+    user: str
+    unit: str
+
+
+class Rig:
+    def __init__(self, sb: Sandbox):
+        self.sb = sb
+        self.units = 0
+
+    # ------------------------------------------------------------------ set-up
+    def install_packages(self, *packages: str) -> None:
+        """Install Debian packages from the host-side download cache (the container has no network)."""
+        self.sb.run("rm -f /usr/sbin/policy-rc.d")
+        self.sb.run(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download --no-install-recommends "
+            f"-o Dir::Cache::archives={DEB_CACHE} " + " ".join(packages),
+            timeout=600,
+        )
+
+    def add_users(self) -> None:
+        for user, password in USERS.items():
+            self.sb.run(f"id {user} >/dev/null 2>&1 || useradd -m -s /bin/bash {user}")
+            self.sb.run(["chpasswd"], input=f"{user}:{password}\n")
+
+    def copy_helpers(self) -> None:
+        """The in-container helper scripts, readable by every user."""
+        for name in ("locker.py", "converse.py"):
+            self.sb.write(f"{HELPERS}/{name}", (HERE / "inside" / name).read_text())
+
+    def write_config(self, text: str | None = None) -> None:
+        self.sb.write("/etc/faceunlock/config.toml", text or config_text(), 0o644)
+
+    def point_camera(self, folder: str) -> None:
+        """Make the camera stand-in show a frame folder (an atomic symlink swap)."""
+        self.sb.run(
+            f"mkdir -p {Path(CAMERA).parent} && ln -sfn {FRAMES}/{folder} {CAMERA}.new && "
+            f"mv -T {CAMERA}.new {CAMERA}"
+        )
+
+    # ------------------------------------------------------------------ the daemon
+    def call(self, method: str, signature: str, *args, timeout: int = 120, check: bool = True):
+        """busctl call on the daemon; returns the Result (stdout in busctl's --json=short form)."""
+        cmd = ["busctl", "--json=short", f"--timeout={timeout}", "call", BUS_NAME, OBJECT, BUS_NAME, method]
+        if signature:
+            cmd += [signature, *map(str, args)]
+        return self.sb.run(cmd, timeout=timeout + 30, check=check)
+
+    def prop(self, name: str) -> str:
+        out = self.sb.out(["busctl", "--json=short", "get-property", BUS_NAME, OBJECT, BUS_NAME, name])
+        return json.loads(out)["data"]
+
+    def verify(self, user: str, timeout_ms: int = 10000) -> tuple[str, str, dict]:
+        data = json.loads(self.call("Verify", "su", user, timeout_ms).stdout)["data"]
+        decision, reason, details = data
+        return decision, reason, {k: v["data"] for k, v in details.items()}
+
+    def enrol(self, user: str, folder: str) -> int:
+        self.point_camera(folder)
+        return json.loads(self.call("Enroll", "ssu", user, "default", 0).stdout)["data"][0]
+
+    def show(self, unit: str, *props: str) -> dict[str, str]:
+        out = self.sb.out(["systemctl", "show", unit, *(f"-p{p}" for p in props)])
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def journal(self, unit: str = "faceunlock.service") -> list[str]:
+        """The unit's journal lines. A process's last lines can lose their unit field when it has
+        exited before journald reads them, so the daemon's are also matched by its identifier."""
+        match = ["-u", unit]
+        if unit == "faceunlock.service":
+            match = ["_SYSTEMD_UNIT=faceunlock.service", "+", "UNIT=faceunlock.service", "+",
+                     "SYSLOG_IDENTIFIER=faceunlock"]  # fmt: skip
+        return self.sb.out(["journalctl", "-o", "cat", "--no-pager", *match]).splitlines()
+
+    def wait_journal(self, pattern: str, after: int, timeout: float, unit: str = "faceunlock.service") -> str:
+        """The first journal line of the unit, past line ``after``, that matches pattern."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            for line in self.journal(unit)[after:]:
+                if regex.search(line):
+                    return line
+            if time.monotonic() > deadline:
+                tail = "\n".join(self.journal(unit)[after:])
+                raise AssertionError(f"no journal line of {unit} matches {pattern!r} in {timeout} s:\n{tail}")
+            time.sleep(0.1)
+
+    # ------------------------------------------------------------------ logind
+    def session_env(self, user: str) -> list[str]:
+        """systemd-run options for a local graphical session of user on seat0 (through pam_systemd)."""
+        return [
+            "-p", "PAMName=login", "-p", f"User={user}",
+            "-E", "XDG_SESSION_TYPE=wayland", "-E", "XDG_SESSION_CLASS=user", "-E", "XDG_SEAT=seat0",
+        ]  # fmt: skip
+
+    def open_session(self, user: str) -> Session:
+        """A new session of user whose leader is the lock screen stand-in; returns once it is listening."""
+        self.units += 1
+        unit = f"locker-{user}-{self.units}"
+        locker = f"{HELPERS}/locker.py"
+        self.sb.run(
+            ["systemd-run", "-q", f"--unit={unit}", *self.session_env(user), "/usr/bin/python3", locker]
+        )
+        line = self.wait_journal(r"locker: ready for session", 0, 20, unit=f"{unit}.service")
+        _, _, _, _, _, sid, _, path = line.split()
+        return Session(sid, path, user, unit)
+
+    def session_prop(self, session: Session, name: str) -> str:
+        return self.sb.out(["loginctl", "show-session", session.sid, f"-p{name}", "--value"])
+
+    def set_idle(self, session: Session, idle: bool) -> None:
+        self.sb.run(["busctl", "call", LOGIND, session.path, f"{LOGIND}.Session", "SetIdleHint", "b",
+                     "true" if idle else "false"])  # fmt: skip
+
+    def wait_locked(self, session: Session, locked: bool, timeout: float) -> float:
+        """Seconds until the session's LockedHint has the wanted value; raises if it does not in time."""
+        want = "yes" if locked else "no"
+        started = time.monotonic()
+        while self.session_prop(session, "LockedHint") != want:
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"LockedHint of session {session.sid} is not {want} after {timeout} s")
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    # ------------------------------------------------------------------ PAM applications
+    def converse(
+        self, user: str, command: list[str], password: str, timeout: float = 60, session: bool = True
+    ) -> dict:
+        """Run a PAM application on a pty as user, inside a new local seat session of that user."""
+        inner = ["/usr/bin/python3", f"{HELPERS}/converse.py", "--password", password,
+                 "--timeout", str(timeout), "--", *command]  # fmt: skip
+        if session:
+            cmd = ["systemd-run", "-q", "--pipe", "--wait", *self.session_env(user), *inner]
+        else:
+            cmd = ["runuser", "-u", user, "--", *inner]
+        result = self.sb.run(cmd, timeout=timeout + 30, check=False)
+        try:
+            return json.loads(result.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise SandboxError(
+                f"{shlex.join(cmd)} gave no result:\n{result.stdout}\n{result.stderr}"
+            ) from None
