@@ -123,26 +123,29 @@ class Rig:
         out = self.sb.out(["systemctl", "show", unit, *(f"-p{p}" for p in props)])
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
-    def journal(self, unit: str = "faceunlock.service") -> list[str]:
-        """The unit's journal lines. A process's last lines can lose their unit field when it has
-        exited before journald reads them, so the daemon's are also matched by its identifier."""
-        match = ["-u", unit]
-        if unit == "faceunlock.service":
-            match = ["_SYSTEMD_UNIT=faceunlock.service", "+", "UNIT=faceunlock.service", "+",
-                     "SYSLOG_IDENTIFIER=faceunlock"]  # fmt: skip
+    def journal(self, ident: str = "faceunlock") -> list[str]:
+        """Journal lines with this syslog identifier, and for the daemon systemd's lines on its unit.
+
+        Matching the identifier rather than the unit keeps a process's last lines, which lose
+        their unit field when it has exited before journald reads them."""
+        match = ["SYSLOG_IDENTIFIER=" + ident]
+        if ident == "faceunlock":
+            match += ["+", "UNIT=faceunlock.service"]
         return self.sb.out(["journalctl", "-o", "cat", "--no-pager", *match]).splitlines()
 
-    def wait_journal(self, pattern: str, after: int, timeout: float, unit: str = "faceunlock.service") -> str:
-        """The first journal line of the unit, past line ``after``, that matches pattern."""
+    def wait_journal(self, pattern: str, after: int, timeout: float, ident: str = "faceunlock") -> str:
+        """The first journal line of ident, past line ``after``, that matches pattern."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         while True:
-            for line in self.journal(unit)[after:]:
+            for line in self.journal(ident)[after:]:
                 if regex.search(line):
                     return line
             if time.monotonic() > deadline:
-                tail = "\n".join(self.journal(unit)[after:])
-                raise AssertionError(f"no journal line of {unit} matches {pattern!r} in {timeout} s:\n{tail}")
+                tail = "\n".join(self.journal(ident)[after:])
+                raise AssertionError(
+                    f"no journal line of {ident} matches {pattern!r} in {timeout} s:\n{tail}"
+                )
             time.sleep(0.1)
 
     # ------------------------------------------------------------------ logind
@@ -158,11 +161,10 @@ class Rig:
         self.units += 1
         unit = f"locker-{user}-{self.units}"
         locker = f"{HELPERS}/locker.py"
-        self.sb.run(
-            ["systemd-run", "-q", f"--unit={unit}", *self.session_env(user), "/usr/bin/python3", locker]
-        )
-        line = self.wait_journal(r"locker: ready for session", 0, 20, unit=f"{unit}.service")
-        _, _, _, _, _, sid, _, path = line.split()
+        cmd = ["systemd-run", "-q", f"--unit={unit}", "-p", f"SyslogIdentifier={unit}"]
+        self.sb.run([*cmd, *self.session_env(user), "/usr/bin/python3", locker])
+        line = self.wait_journal(r"locker: ready for session", 0, 20, ident=unit)
+        *_, sid, _, path = line.split()
         return Session(sid, path, user, unit)
 
     def session_prop(self, session: Session, name: str) -> str:
