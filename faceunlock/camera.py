@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceunlock.errors import CameraError
+
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
@@ -34,10 +36,6 @@ BLACK_LEVEL = 2
 VIDIOC_QUERYCAP = 0x80685600
 V4L2_CAP_VIDEO_CAPTURE = 0x1
 V4L2_CAP_DEVICE_CAPS = 0x80000000
-
-
-class CameraError(Exception):
-    """A frame source could not be opened or read; the message names the problem."""
 
 
 class SourceNotFound(CameraError):

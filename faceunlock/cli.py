@@ -8,11 +8,7 @@ import os
 import sys
 
 from faceunlock import __version__
-
-
-class UserError(Exception):
-    """A failure to report to the user as one line, without a traceback."""
-
+from faceunlock.errors import describe
 
 COMMANDS = ("enroll", "verify", "manage", "evaluate", "train", "bench", "daemon", "unlock_now", "install")
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
@@ -40,15 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001  (fail closed with a one-line message, never a traceback)
         print(f"faceunlock: error: {describe(exc)}", file=sys.stderr)
         return 1
-
-
-def describe(exc: BaseException) -> str:
-    """One line naming the problem; unexpected exceptions also name their type."""
-    from faceunlock.errors import EXPECTED
-
-    if isinstance(exc, EXPECTED):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def dispatch(args: argparse.Namespace) -> int:

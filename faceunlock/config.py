@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_PATH = Path("/etc/faceunlock/config.toml")
+from faceunlock.errors import ConfigError
+from faceunlock.paths import CONFIG_PATH, SNAPSHOT_DIR, STATE_DIR
+
+DEFAULT_PATH = CONFIG_PATH
 SECURITY_LEVELS = ("strict", "balanced", "fast")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown, mistyped or out of range."""
 
 
 def opt(default, lo=None, hi=None, choices=None, doc=""):
@@ -67,7 +66,7 @@ class LivenessConfig:
 @dataclass(frozen=True)
 class AuditConfig:
     snapshots: bool = opt(False, doc="keep a JPEG of the best frame of failed attempts")
-    snapshot_dir: str = opt("/var/lib/faceunlock/snapshots", doc="where snapshots go (mode 0700)")
+    snapshot_dir: str = opt(str(SNAPSHOT_DIR), doc="where snapshots go (mode 0700)")
     snapshot_max_mb: float = opt(20.0, 0.1, 10000.0, doc="oldest snapshots are deleted above this")
 
 
@@ -79,7 +78,7 @@ class EnrollConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    path: str = opt("/var/lib/faceunlock", doc="directory of template files (mode 0700)")
+    path: str = opt(str(STATE_DIR), doc="directory of template files (mode 0700)")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from faceunlock.config import VerifyConfig
+from faceunlock.errors import EnrollError
 from faceunlock.pipeline import FrameResult, Pipeline
 from faceunlock.verify import usable_face
 
@@ -18,10 +19,6 @@ GUIDANCE = {
     "small": "face too small: move closer to the camera",
     "blurry": "image too blurry: hold still",
 }
-
-
-class EnrollError(Exception):
-    """Enrolment could not collect enough usable frames."""
 
 
 def frame_problem(result: FrameResult, policy: VerifyConfig) -> str | None:

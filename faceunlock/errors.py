@@ -1,10 +1,47 @@
-"""The failures that are reported to the user as one clear line."""
+"""The failures reported to the user as one clear line: one base class, and the text they show.
 
-from faceunlock.camera import CameraError
-from faceunlock.cli import UserError
-from faceunlock.config import ConfigError
-from faceunlock.enroll import EnrollError
-from faceunlock.model import ModelError
-from faceunlock.store import StoreError
+This module is the ground floor: it imports nothing from faceunlock, so any
+layer (the CLI, the daemon, the PAM client) can name and describe errors
+without loading the camera, the models or torch.
+"""
 
-EXPECTED = (CameraError, ConfigError, EnrollError, ModelError, StoreError, UserError, ValueError, OSError)
+
+class FaceUnlockError(Exception):
+    """A failure whose message names the problem; shown without a traceback."""
+
+
+class UserError(FaceUnlockError):
+    """A wrong use of a command: a missing file, a refused action, a bad option."""
+
+
+class ConfigError(FaceUnlockError, ValueError):
+    """A configuration value is missing, unknown, mistyped, out of range, or the file is untrusted."""
+
+
+class CameraError(FaceUnlockError):
+    """A frame source could not be opened or read; the message names the problem."""
+
+
+class EnrollError(FaceUnlockError):
+    """Enrolment could not collect enough usable frames."""
+
+
+class ModelError(FaceUnlockError):
+    """The model card or its weights are missing, malformed or do not match."""
+
+
+class StoreError(FaceUnlockError):
+    """A problem with the template store; the message names it."""
+
+
+EXPECTED = (FaceUnlockError, ValueError, OSError)
+"""Exception types whose message alone says what is wrong."""
+
+
+def describe(exc: BaseException | None) -> str:
+    """One line naming the problem; unexpected exceptions also name their type."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, EXPECTED):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

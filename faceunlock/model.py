@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceunlock.errors import ModelError
+from faceunlock.paths import installed_package, models_dir
+
 DEFAULT_MODEL = "dlib-resnet-ft1"
-
-
-class ModelError(Exception):
-    """The model card or its weights are missing, malformed or do not match."""
-
-
-def models_dir() -> Path:
-    """$FACEUNLOCK_MODELS, else the repository's models/ folder."""
-    env = os.environ.get("FACEUNLOCK_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
 
 
 @dataclass(frozen=True)
@@ -50,12 +42,10 @@ class ModelCard:
 def resolve_weights(spec: dict, card_dir: Path) -> Path:
     """A weights file named either by package (read from site-packages by path) or relative path."""
     if "package" in spec:
-        from importlib.util import find_spec
-
-        found = find_spec(spec["package"])
-        if found is None or not found.submodule_search_locations:
-            raise ModelError(f"package {spec['package']!r} with the model weights is not installed")
-        return Path(list(found.submodule_search_locations)[0]) / spec["file"]
+        try:
+            return installed_package(spec["package"]) / spec["file"]
+        except FileNotFoundError:
+            raise ModelError(f"package {spec['package']!r} with the model weights is not installed") from None
     return card_dir / spec["file"]
 
 

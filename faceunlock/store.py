@@ -22,18 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from faceunlock.atomic import atomic_write
+from faceunlock.errors import StoreError
+from faceunlock.paths import STATE_DIR
 
 FORMAT = "faceunlock-template"
 VERSION = 1
-DEFAULT_STORE = Path("/var/lib/faceunlock")
+DEFAULT_STORE = STATE_DIR
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EMBEDDINGS = 1000
 USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
-
-
-class StoreError(Exception):
-    """A problem with the template store; the message names it."""
 
 
 class TemplateError(StoreError):

@@ -13,7 +13,6 @@ set (CelebA), never on LFW, which is kept for evaluation.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from faceunlock.camera import read_image
+from faceunlock.paths import installed_package
 from faceunlock.vision.align import similarity
 from faceunlock.vision.detect import Detector
 
@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the measured template and spread here")
     args = parser.parse_args()
 
-    pkg = Path(next(iter(importlib.util.find_spec("face_recognition_models").submodule_search_locations)))
-    predictor = dlib.shape_predictor(str(pkg / "models" / "shape_predictor_5_face_landmarks.dat"))
+    models = installed_package("face_recognition_models") / "models"
+    predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
     frontal = dlib.get_frontal_face_detector()
     detector = Detector(min_face_size=40, threads=2)
     files = sorted(Path(args.root).glob("*/*.jpg"))

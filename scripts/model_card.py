@@ -17,6 +17,8 @@ import math
 from datetime import date
 from pathlib import Path
 
+from faceunlock.paths import package_data
+
 LEVELS = {"strict": "1e-6", "balanced": "1e-5", "fast": "1e-4"}
 
 
@@ -33,7 +35,7 @@ def card(args: argparse.Namespace) -> dict:
     full = v2["all_pairs"]
     thresholds = {level: floor4(full["threshold_at_far"][far]) for level, far in LEVELS.items()}
     weights = Path(args.weights)
-    repo_models = Path(__file__).resolve().parent.parent / "models"
+    repo_models = package_data("models").resolve()
     env = "" if Path(args.out_dir).resolve() == repo_models else f"FACEUNLOCK_MODELS={args.out_dir} "
     metrics = {
         "lfw_view2_accuracy": {

@@ -6,7 +6,6 @@ import argparse
 import json
 import time
 
-from faceunlock.cli import describe
 from faceunlock.commands.common import (
     add_common,
     add_store,
@@ -16,6 +15,7 @@ from faceunlock.commands.common import (
     open_store,
 )
 from faceunlock.decision import Decision
+from faceunlock.errors import describe
 from faceunlock.model import load_card
 from faceunlock.store import NotEnrolled
 

@@ -21,9 +21,9 @@ from faceunlock import __version__
 from faceunlock.attempt import attempt
 from faceunlock.audit import log_attempt
 from faceunlock.camera import SourceOptions, open_source
-from faceunlock.cli import UserError, describe
 from faceunlock.config import Config
 from faceunlock.decision import Decision
+from faceunlock.errors import UserError, describe
 from faceunlock.model import ModelCard
 from faceunlock.service.auth import caller_uid, require_root, require_self_or_root
 from faceunlock.service.errors import Busy, Failed, InvalidArgument, NotArmed, NotEnrolled

@@ -14,10 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from faceunlock.cli import UserError
+from faceunlock.errors import UserError
+from faceunlock.paths import package_data
 from faceunlock.service.names import BUS_NAME
 
-SOURCE = Path(__file__).resolve().parents[2]
 UNIT = "etc/systemd/system/faceunlock.service"
 POLICY = f"usr/share/dbus-1/system.d/{BUS_NAME}.conf"
 ACTIVATION = f"usr/share/dbus-1/system-services/{BUS_NAME}.service"
@@ -50,7 +50,9 @@ def render(rel: str, text: str, folder: Path) -> str:
         for line in text.splitlines():
             if line.startswith("ExecStart="):
                 line = f"ExecStart={folder / 'faceunlock'} daemon"
-            elif line == "ProtectHome=true" and any(str(p).startswith(HOME_DIRS) for p in (folder, SOURCE)):
+            elif line == "ProtectHome=true" and any(
+                str(p).startswith(HOME_DIRS) for p in (folder, package_data().resolve())
+            ):
                 line = "ProtectHome=read-only"
             lines.append(line)
         return "\n".join(lines) + "\n"
@@ -100,7 +102,7 @@ def install(root: str | Path = "/") -> list[str]:
     folder = bin_dir()
     done = []
     for rel, src in FILES.items():
-        text = render(rel, (SOURCE / src).read_text(), folder)
+        text = render(rel, package_data(src).read_text(), folder)
         write(root / rel, text, 0o644)
         done.append(f"installed {root / rel}")
     state = root / STATE

@@ -9,7 +9,6 @@ plain stack of biased convolutions that can be fine-tuned like any ``nn.Module``
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceunlock.paths import installed_package
 from faceunlock.vision import dlib_format
 from faceunlock.vision.dlib_format import Pool
 
@@ -137,16 +137,16 @@ class FaceResNet(nn.Module):
 
 def default_weights_path() -> Path:
     """Where ``face-recognition-models`` keeps the dlib ResNet file (found without importing it)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        folder = installed_package("face_recognition_models")
+    except FileNotFoundError:
         raise FileNotFoundError(
             "the face-recognition-models package is not installed; "
             "pip install face-recognition-models, or pass the weights path"
-        )
-    for folder in spec.submodule_search_locations:
-        path = Path(folder) / "models" / WEIGHTS_FILE
-        if path.is_file():
-            return path
+        ) from None
+    path = folder / "models" / WEIGHTS_FILE
+    if path.is_file():
+        return path
     raise FileNotFoundError(f"{WEIGHTS_FILE} not found in face_recognition_models/models")
 
 

@@ -11,12 +11,13 @@ returns the face probability first, then the box regression (and O-Net the landm
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+from faceunlock.paths import installed_package
 
 
 def _flatten_whc(x: Tensor) -> Tensor:
@@ -118,12 +119,12 @@ class MTCNNNets(NamedTuple):
 
 def default_weights_dir() -> Path:
     """facenet-pytorch's ``data`` folder, found without importing the package."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return installed_package("facenet_pytorch") / "data"
+    except FileNotFoundError:
         raise FileNotFoundError(
             "MTCNN weights not found: install them with `pip install --no-deps facenet-pytorch`"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+        ) from None
 
 
 def load_mtcnn_nets(weights_dir: str | Path | None = None) -> MTCNNNets:
