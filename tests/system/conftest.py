@@ -29,6 +29,7 @@ FRAME_SETS = {
     "replay-a": ("replay-person-a.webm", range(0, 60)),
     "enrol-c": ("live-person-c.mp4", range(0, 60)),
     "live-c": ("live-person-c.mp4", range(200, 260)),
+    "few-c": ("live-person-c.mp4", range(300, 312)),
 }
 
 
@@ -73,8 +74,17 @@ def run_sh() -> Path:
 def container_debs(run_sh) -> Path:
     """Debian packages the container installs offline, downloaded on the host (nothing installed here)."""
     (DEB_CACHE / "partial").mkdir(parents=True, exist_ok=True)
-    cmd = ["apt-get", "install", "-y", "-q", "-d", "--no-install-recommends",
-           "-o", f"Dir::Cache::archives={DEB_CACHE}", *CONTAINER_PACKAGES]  # fmt: skip
+    cmd = [
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "-d",
+        "--no-install-recommends",
+        "-o",
+        f"Dir::Cache::archives={DEB_CACHE}",
+        *CONTAINER_PACKAGES,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=900)

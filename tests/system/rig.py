@@ -152,9 +152,17 @@ class Rig:
     def session_env(self, user: str) -> list[str]:
         """systemd-run options for a local graphical session of user on seat0 (through pam_systemd)."""
         return [
-            "-p", "PAMName=login", "-p", f"User={user}",
-            "-E", "XDG_SESSION_TYPE=wayland", "-E", "XDG_SESSION_CLASS=user", "-E", "XDG_SEAT=seat0",
-        ]  # fmt: skip
+            "-p",
+            "PAMName=login",
+            "-p",
+            f"User={user}",
+            "-E",
+            "XDG_SESSION_TYPE=wayland",
+            "-E",
+            "XDG_SESSION_CLASS=user",
+            "-E",
+            "XDG_SEAT=seat0",
+        ]
 
     def open_session(self, user: str) -> Session:
         """A new session of user whose leader is the lock screen stand-in; returns once it is listening."""
@@ -171,8 +179,18 @@ class Rig:
         return self.sb.out(["loginctl", "show-session", session.sid, f"-p{name}", "--value"])
 
     def set_idle(self, session: Session, idle: bool) -> None:
-        self.sb.run(["busctl", "call", LOGIND, session.path, f"{LOGIND}.Session", "SetIdleHint", "b",
-                     "true" if idle else "false"])  # fmt: skip
+        self.sb.run(
+            [
+                "busctl",
+                "call",
+                LOGIND,
+                session.path,
+                f"{LOGIND}.Session",
+                "SetIdleHint",
+                "b",
+                "true" if idle else "false",
+            ]
+        )
 
     def wait_locked(self, session: Session, locked: bool, timeout: float) -> float:
         """Seconds until the session's LockedHint has the wanted value; raises if it does not in time."""
@@ -186,15 +204,22 @@ class Rig:
 
     # ------------------------------------------------------------------ PAM applications
     def converse(
-        self, user: str, command: list[str], password: str, timeout: float = 60, session: bool = True
+        self, user: str | None, command: list[str], password: str, send=(), timeout: float = 60
     ) -> dict:
-        """Run a PAM application on a pty as user, inside a new local seat session of that user."""
-        inner = ["/usr/bin/python3", f"{HELPERS}/converse.py", "--password", password,
-                 "--timeout", str(timeout), "--", *command]  # fmt: skip
-        if session:
-            cmd = ["systemd-run", "-q", "--pipe", "--wait", *self.session_env(user), *inner]
-        else:
-            cmd = ["runuser", "-u", user, "--", *inner]
+        """Run a PAM application on a pty: as user inside a new local seat session of that user, or
+        (user None) as root in a system service outside any session. Returns converse.py's JSON."""
+        inner = [
+            "/usr/bin/python3",
+            f"{HELPERS}/converse.py",
+            "--password",
+            password,
+            "--timeout",
+            str(timeout),
+        ]
+        for item in send:
+            inner += ["--send", item]
+        session = self.session_env(user) if user else []
+        cmd = ["systemd-run", "-q", "--pipe", "--wait", *session, *inner, "--", *command]
         result = self.sb.run(cmd, timeout=timeout + 30, check=False)
         try:
             return json.loads(result.stdout.strip().splitlines()[-1])

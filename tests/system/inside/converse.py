@@ -24,9 +24,9 @@ def main() -> int:
     p.add_argument("--password", default="")
     p.add_argument("--send", action="append", default=[], help="PROMPT=TEXT: answer PROMPT with TEXT")
     p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("command", nargs=argparse.REMAINDER)
-    args = p.parse_args()
-    argv = args.command[1:] if args.command[:1] == ["--"] else args.command
+    split = sys.argv.index("--")
+    args = p.parse_args(sys.argv[1:split])
+    argv = sys.argv[split + 1 :]
     answers = [tuple(s.split("=", 1)) for s in args.send]
     started = time.monotonic()
     pid, fd = pty.fork()
