@@ -7,12 +7,17 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace path with data so that readers see either the old or the new file, never a mix."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+    """Replace path with data so that readers see either the old or the new file, never a mix.
+
+    owner (uid, gid): hand the file to that account before it appears (root writing for a service user).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
+        if owner is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -23,8 +23,13 @@ def attempt(
     cfg: Config,
     service: str = "cli",
     timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Decision:
-    """Check the lockout, scan, record the outcome, and log it. Never raises for a failed scan."""
+    """Check the lockout, scan, record the outcome, and log it. Never raises for a failed scan.
+
+    The scan ends at deadline (time.monotonic()) when given, else after timeout seconds (default:
+    [verify] timeout).
+    """
     from faceunlock.verify import scan
 
     started = time.monotonic()
@@ -39,8 +44,10 @@ def attempt(
             elapsed_ms=(time.monotonic() - started) * 1e3,
         )
     else:
-        decision = scan(pipeline, frames, user, anchors, threshold, cfg.verify, timeout, cfg.liveness)
-        guard.record(user, decision.matched)
+        decision = scan(
+            pipeline, frames, user, anchors, threshold, cfg.verify, timeout, cfg.liveness, deadline
+        )
+        guard.record(user, decision.matched, judged=decision.judged > 0)
         save_snapshot(decision.frame, decision, cfg.audit)
-    log_attempt(decision, service)
+    log_attempt(decision, service, cfg.insecure)
     return decision

@@ -16,14 +16,16 @@ from faceunlock.decision import Decision
 log = logging.getLogger("faceunlock.audit")
 
 
-def log_attempt(decision: Decision, service: str) -> str:
-    """Log one attempt as key=value pairs; returns the line."""
+def log_attempt(decision: Decision, service: str, insecure: bool = False) -> str:
+    """Log one attempt as key=value pairs; returns the line. insecure: the config allows unsafe settings."""
     distance = "-" if decision.distance is None else f"{decision.distance:.4f}"
     line = (
         f"attempt user={decision.user} service={service} decision={decision.decision} "
         f"distance={distance} threshold={decision.threshold} liveness={decision.liveness!r} "
         f"frames={decision.frames} duration_ms={decision.elapsed_ms:.0f} reason={decision.reason!r}"
     )
+    if insecure:
+        line += " insecure=yes"
     if not log.handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="faceunlock: %(message)s")
     log.info(line)

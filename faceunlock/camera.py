@@ -14,6 +14,7 @@ import os
 import queue
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,13 +159,38 @@ class FrameSource:
     def __init__(self, options: SourceOptions):
         self.options = options
         self.stats = FrameStats()
+        self.deadline: float | None = None
 
     def raw_frames(self) -> Iterator[np.ndarray]:
         raise NotImplementedError
 
-    def frames(self) -> Iterator[np.ndarray]:
-        """Yield usable frames, skipping and counting black and dark ones."""
-        for rgb in self.raw_frames():
+    def expired(self) -> bool:
+        """The caller's deadline (time.monotonic()) has passed."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def read_budget(self) -> float:
+        """Seconds one read may block: the read timeout, cut short by the deadline."""
+        if self.deadline is None:
+            return self.options.read_timeout
+        return max(0.01, min(self.options.read_timeout, self.deadline - time.monotonic()))
+
+    def frames(self, deadline: float | None = None) -> Iterator[np.ndarray]:
+        """Yield usable frames, skipping and counting black and dark ones, until the source ends.
+
+        With a deadline (time.monotonic()), the stream also ends when it passes, whether or not
+        frames arrive and whether or not they are usable: a covered lens never holds a scan open.
+        """
+        self.deadline = deadline
+        raw = self.raw_frames()
+        while not self.expired():
+            try:
+                rgb = next(raw)
+            except StopIteration:
+                return
+            except SourceTimeout:
+                if self.expired():
+                    return
+                raise
             self.stats.read += 1
             kind = classify_brightness(rgb, self.options.dark_threshold)
             if kind == "black":
@@ -244,7 +270,7 @@ class CaptureSource(FrameSource):
 
     def read_one(self) -> np.ndarray | None:
         """Read one raw frame under the read timeout; None at the end of the stream."""
-        ok, frame = run_with_timeout(self.cap.read, self.options.read_timeout, f"reading {self.description}")
+        ok, frame = run_with_timeout(self.cap.read, self.read_budget(), f"reading {self.description}")
         if not ok or frame is None:
             return None
         return to_rgb(frame)

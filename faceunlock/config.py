@@ -2,12 +2,20 @@
 
 Every key has a type and an allowed range or set of choices; an unknown key, a
 wrong type or an out-of-range value raises ConfigError naming the key.
+
+The file decides who may unlock, so the daemon and the PAM path read only a
+trusted one: owned by root and writable by nobody else, in directories that
+only root can change. Settings below the safe floor (liveness off, a single
+frame deciding) are refused unless the file says ``insecure = true``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +26,68 @@ from faceunlock.paths import CONFIG_PATH, SNAPSHOT_DIR, STATE_DIR
 
 DEFAULT_PATH = CONFIG_PATH
 SECURITY_LEVELS = ("strict", "balanced", "fast")
+PAM_SERVICES = (
+    "sudo",
+    "su",
+    "login",
+    "polkit-1",
+    "gdm-password",
+    "lightdm",
+    "sddm",
+    "kde",
+    "swaylock",
+    "hyprlock",
+    "i3lock",
+    "xscreensaver",
+    "gnome-screensaver",
+    "cinnamon-screensaver",
+    "mate-screensaver",
+    "xfce4-screensaver",
+    "kscreenlocker",
+)
+"""PAM services that may use face unlock by default: local lock screens, display managers, sudo, su,
+login and polkit."""
+REMOTE_SERVICES = frozenset(
+    {
+        "sshd",
+        "ssh",
+        "cockpit",
+        "xrdp-sesman",
+        "xrdp",
+        "vsftpd",
+        "dovecot",
+        "ftp",
+        "imap",
+        "pop3",
+        "smtp",
+        "rsh",
+        "rlogin",
+        "rexec",
+        "telnet",
+        "openvpn",
+        "ppp",
+        "samba",
+        "cups",
+        "webmin",
+    }
+)
+"""Services that authenticate people who are not at the machine: never allowed, whatever the config."""
+SERVICE_RE = re.compile(r"^[A-Za-z0-9_.@+-]{1,64}$")
 
 
-def opt(default, lo=None, hi=None, choices=None, doc=""):
-    """A config field with its allowed range or choices."""
-    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "doc": doc})
+def opt(default, lo=None, hi=None, choices=None, doc="", item=None):
+    """A config field with its allowed range or choices (item: a check for each element of a list)."""
+    meta = {"lo": lo, "hi": hi, "choices": choices, "doc": doc, "item": item}
+    return field(default=default, metadata=meta)
+
+
+def pam_service(name: str) -> str:
+    """Check one entry of [pam] services: a service name, and never a remote one."""
+    if not isinstance(name, str) or not SERVICE_RE.fullmatch(name):
+        raise ValueError(f"{name!r} is not a PAM service name")
+    if name in REMOTE_SERVICES:
+        raise ValueError(f"{name!r} authenticates remote users and can never use face unlock")
+    return name
 
 
 @dataclass(frozen=True)
@@ -92,7 +157,14 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class PamConfig:
+    services: tuple = opt(PAM_SERVICES, doc="PAM services that may use face unlock", item=pam_service)
+    other_user: bool = opt(False, doc="let one user authenticate as another who is in view (su bob)")
+
+
+@dataclass(frozen=True)
 class Config:
+    insecure: bool = opt(False, doc="allow settings below the safe floor (test rigs only; audited)")
     camera: CameraConfig = field(default_factory=CameraConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
@@ -101,15 +173,18 @@ class Config:
     enroll: EnrollConfig = field(default_factory=EnrollConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    pam: PamConfig = field(default_factory=PamConfig)
 
 
 def check_value(section: str, f: dataclasses.Field, value: Any) -> Any:
     """Validate one value against its field's type and range; return it coerced."""
-    key = f"{section}.{f.name}"
+    key = f"{section}.{f.name}" if section else f.name
     meta = f.metadata
     kind = type(f.default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is tuple and isinstance(value, list):
+        value = tuple(check_item(key, meta["item"], v) for v in value)
     if type(value) is not kind:
         raise ConfigError(f"{key}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
     if kind is float and not math.isfinite(value):
@@ -124,6 +199,13 @@ def check_value(section: str, f: dataclasses.Field, value: Any) -> Any:
     return value
 
 
+def check_item(key: str, check, value: Any) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
 def build_section(cls, section: str, raw: Any):
     if not isinstance(raw, dict):
         raise ConfigError(f"[{section}] must be a table")
@@ -135,33 +217,110 @@ def build_section(cls, section: str, raw: Any):
 
 
 def from_dict(raw: dict) -> Config:
-    """Build a validated Config from a parsed TOML document."""
-    sections = {f.name: f for f in dataclasses.fields(Config)}
-    unknown = sorted(set(raw) - set(sections))
+    """Build a validated Config from a parsed TOML document; refuse unsafe settings unless insecure."""
+    keys = {f.name: f for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - set(keys))
     if unknown:
+        sections = [name for name, f in keys.items() if f.default is dataclasses.MISSING]
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}; known: {', '.join(sections)}")
-    return Config(
-        **{
-            name: build_section(f.default_factory, name, raw[name])
-            for name, f in sections.items()
-            if name in raw
-        }
-    )
+    values = {}
+    for name, f in keys.items():
+        if name not in raw:
+            continue
+        if f.default is dataclasses.MISSING:
+            values[name] = build_section(f.default_factory, name, raw[name])
+        else:
+            values[name] = check_value("", f, raw[name])
+    cfg = Config(**values)
+    below = below_floor(cfg)
+    if below and not cfg.insecure:
+        raise ConfigError(
+            f"unsafe setting(s): {'; '.join(below)}. Set insecure = true at the top of the file "
+            "to allow them (test rigs only; every attempt is then logged as insecure)"
+        )
+    return cfg
 
 
-def load(path: Path | str | None = None) -> Config:
-    """Load a config file; the default path may be absent (defaults apply), an explicit one may not."""
+def below_floor(cfg: Config, daemon: bool = False) -> list[str]:
+    """The settings under the safe floor (in daemon mode, a camera that is not a V4L2 device too)."""
+    found = []
+    if not cfg.liveness.enabled:
+        found.append("liveness.enabled = false")
+    if cfg.liveness.window < 2:
+        found.append(f"liveness.window = {cfg.liveness.window} (< 2)")
+    if cfg.verify.consecutive < 2:
+        found.append(f"verify.consecutive = {cfg.verify.consecutive} (< 2)")
+    if daemon and not is_char_device(cfg.camera.source):
+        found.append(f"camera.source = {cfg.camera.source!r} is not a V4L2 character device")
+    return found
+
+
+def is_char_device(source: str) -> bool:
+    path = f"/dev/video{source}" if source.isdigit() else source
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def require_daemon_safe(cfg: Config) -> Config:
+    """The daemon's extra floor: frames come from a camera device unless the file says insecure."""
+    below = below_floor(cfg, daemon=True)
+    if below and not cfg.insecure:
+        raise ConfigError(f"refusing to serve with: {'; '.join(below)} (set insecure = true for a test rig)")
+    return cfg
+
+
+def check_trusted(path: Path, st: os.stat_result) -> None:
+    """A file that decides who may unlock: owned by root, writable by nobody else, in root-only folders.
+
+    A folder writable by others is accepted only with the sticky bit and a root owner (like /tmp),
+    where nobody else can rename or replace root's entries.
+    """
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"config file {path} is not a regular file")
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        raise ConfigError(
+            f"config file {path} is owned by uid {st.st_uid} with mode {stat.S_IMODE(st.st_mode):04o}: "
+            "it must be owned by root and not writable by group or others (chown root: and chmod 644 it)"
+        )
+    for folder in Path(os.path.realpath(path)).parents:
+        fst = folder.stat()
+        sticky = fst.st_mode & stat.S_ISVTX and fst.st_uid == 0
+        if fst.st_uid != 0 or (fst.st_mode & 0o022 and not sticky):
+            raise ConfigError(
+                f"config file {path} is in {folder}, which is owned by uid {fst.st_uid} with mode "
+                f"{stat.S_IMODE(fst.st_mode):04o}: someone other than root could replace the file"
+            )
+
+
+def load(path: Path | str | None = None, trusted: bool = False) -> Config:
+    """Load a config file; the default path may be absent (defaults apply), an explicit one may not.
+
+    The default file, and any file when ``trusted`` is asked for (the daemon, the PAM client), must
+    pass check_trusted.
+    """
     if path is None:
         if not DEFAULT_PATH.exists():
             return Config()
-        path = DEFAULT_PATH
+        path, trusted = DEFAULT_PATH, True
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if trusted:
+            check_trusted(path, st)
+        elif not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        try:
+            text = fh.read(1024 * 1024).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

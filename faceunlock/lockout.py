@@ -1,5 +1,11 @@
 """Per-user lockout after repeated failed scans, and the "password used recently" rule.
 
+Only scans that judged a face count as failures: a scan that saw no face (an
+empty desk, a covered lens) says nothing about an attacker, and counting it
+would let anyone lock the owner out with repeated ``su owner``. Each lockout
+in a row lasts twice as long as the one before (up to a day), until a match
+or a password login resets the count.
+
 State lives in <store>/state/<user>.json (directory 0700, file 0600, atomic
 writes). Unreadable state fails closed: face unlock stays off for that user
 until the file is removed, and everything falls through to the password.
@@ -8,12 +14,16 @@ until the file is removed, and everything falls through to the password.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 from faceunlock.atomic import atomic_write
 from faceunlock.config import VerifyConfig
-from faceunlock.store import check_user
+from faceunlock.store import TemplateStore, check_user
+
+MAX_LOCKOUT_S = 86400.0
+FRESH = {"failures": 0, "locked_until": 0.0, "password_at": 0.0, "lockouts": 0}
 
 
 def boot_time() -> float:
@@ -41,19 +51,26 @@ class Lockout:
         try:
             raw = json.loads(self.path(user).read_text())
         except FileNotFoundError:
-            return {"failures": 0, "locked_until": 0.0, "password_at": 0.0}
+            return dict(FRESH)
         except (OSError, ValueError) as exc:
             raise ValueError(f"lockout state {self.path(user)} is unreadable ({exc}); remove it") from None
         if not isinstance(raw, dict) or not all(
             isinstance(raw.get(k), (int, float)) for k in ("failures", "locked_until", "password_at")
         ):
             raise ValueError(f"lockout state {self.path(user)} is malformed; remove it")
-        return raw
+        lockouts = raw.get("lockouts", 0)
+        if not isinstance(lockouts, int) or isinstance(lockouts, bool) or not 0 <= lockouts <= 64:
+            raise ValueError(f"lockout state {self.path(user)} is malformed (lockouts); remove it")
+        return {**raw, "lockouts": lockouts}
 
     def write(self, user: str, state: dict) -> None:
         self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.dir.mkdir(mode=0o700, exist_ok=True)
-        atomic_write(self.path(user), json.dumps(state).encode())
+        owner = TemplateStore(self.dir.parent).owner()
+        if not self.dir.exists():
+            self.dir.mkdir(mode=0o700)
+            if owner:
+                os.chown(self.dir, *owner)
+        atomic_write(self.path(user), json.dumps(state).encode(), owner=owner)
 
     def blocked(self, user: str, now: float | None = None) -> str | None:
         """Why face unlock is off for this user right now, or None."""
@@ -64,7 +81,10 @@ class Lockout:
             return str(exc)
         if state["locked_until"] > now:
             left = state["locked_until"] - now
-            return f"locked out for {left:.0f} more s after {self.policy.max_failures} failed scans in a row"
+            return (
+                f"locked out for {left:.0f} more s after {self.policy.max_failures} failed scans in a row "
+                f"(lockout {state['lockouts']} in a row; a password login ends it)"
+            )
         p = self.policy
         if p.password_max_age_hours > 0 and now - state["password_at"] > p.password_max_age_hours * 3600:
             return f"a password login is required first (none in the last {p.password_max_age_hours:g} h)"
@@ -72,21 +92,26 @@ class Lockout:
             return "a password login is required first (none since boot)"
         return None
 
-    def record(self, user: str, matched: bool, now: float | None = None) -> None:
-        """Count a failed scan (locking out at max_failures) or reset the count on a match."""
+    def record(self, user: str, matched: bool, judged: bool = True, now: float | None = None) -> None:
+        """Count a failed scan that judged a face (locking out at max_failures), or reset on a match.
+
+        The n-th lockout in a row lasts lockout_seconds * 2**(n-1), at most MAX_LOCKOUT_S.
+        """
         now = time.time() if now is None else now
         state = self.read(user)
         if matched:
-            state["failures"] = 0
-        else:
+            state["failures"] = state["lockouts"] = 0
+        elif judged:
             state["failures"] += 1
             if state["failures"] >= self.policy.max_failures:
-                state["locked_until"] = now + self.policy.lockout_seconds
+                length = min(MAX_LOCKOUT_S, self.policy.lockout_seconds * 2 ** state["lockouts"])
+                state["locked_until"] = now + length
                 state["failures"] = 0
+                state["lockouts"] += 1
+        else:
+            return
         self.write(user, state)
 
     def password_used(self, user: str, now: float | None = None) -> None:
         """Note a successful password login: clears the lockout and satisfies the recency rule."""
-        self.write(
-            user, {"failures": 0, "locked_until": 0.0, "password_at": time.time() if now is None else now}
-        )
+        self.write(user, {**FRESH, "password_at": time.time() if now is None else now})

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib.resources import files
-from importlib.util import find_spec
 from pathlib import Path
 
 STATE_DIR = Path("/var/lib/faceunlock")
@@ -28,7 +28,7 @@ def models_dir() -> Path:
 
 def installed_package(name: str) -> Path:
     """The folder of an installed third-party package that carries data files (weights); None-safe."""
-    spec = find_spec(name)
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"the package {name!r} is not installed")
     return Path(next(iter(spec.submodule_search_locations)))

@@ -130,7 +130,20 @@ def is_finite_number(v) -> bool:
 
 
 def decode(data: bytes, path: Path, user: str, model_sha256: str, embedding: str = "") -> Template:
-    """Parse and validate a template file's bytes; raise TemplateError naming the problem."""
+    """Parse and validate a template file's bytes; raise TemplateError naming the problem.
+
+    Whatever the bytes, nothing but TemplateError comes out: huge numbers, deep nesting and odd
+    types are all a corrupt template.
+    """
+    try:
+        return parse(data, path, user, model_sha256, embedding)
+    except TemplateError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        raise TemplateError(f"template {path} is invalid: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def parse(data: bytes, path: Path, user: str, model_sha256: str, embedding: str) -> Template:
     try:
         body = json.loads(data.decode("utf-8"), parse_constant=lambda c: float("nan"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -210,6 +223,20 @@ class TemplateStore:
     def path_for(self, user: str) -> Path:
         return self.root / f"{check_user(user)}.json"
 
+    def owner(self) -> tuple[int, int] | None:
+        """Who files in the store must belong to, when root writes them: the store directory's owner.
+
+        The daemon runs as its own system user, which owns the state directory; root (the CLI) hands
+        what it writes there to that user, and trusts that user's files. None when no hand-over is due.
+        """
+        if os.geteuid() != 0:
+            return None
+        try:
+            st = self.root.stat()
+        except OSError:
+            return None
+        return None if st.st_uid == 0 else (st.st_uid, st.st_gid)
+
     def ensure_root(self) -> None:
         """Create the store directory with mode 0700, or check an existing one is private."""
         try:
@@ -228,7 +255,8 @@ class TemplateStore:
                 f"template {path} has unsafe permissions {stat.S_IMODE(st.st_mode):04o} "
                 "(group/world access); expected 0600"
             )
-        if st.st_uid != os.geteuid():
+        trusted = {os.geteuid()} | ({self.owner()[0]} if self.owner() else set())
+        if st.st_uid not in trusted:
             raise TemplateError(f"template {path} is owned by uid {st.st_uid}, not by uid {os.geteuid()}")
         if st.st_size > MAX_FILE_BYTES:
             raise TemplateError(f"template {path} is too large ({st.st_size} bytes)")
@@ -240,7 +268,7 @@ class TemplateStore:
         """Load and validate a user's template; NotEnrolled if absent, TemplateError if unusable."""
         path = self.path_for(user)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             raise NotEnrolled(f"user {user!r} is not enrolled (no {path})") from None
         except OSError as exc:
@@ -254,7 +282,7 @@ class TemplateStore:
         """Write a template atomically: temporary file, fsync, rename, fsync the directory."""
         self.ensure_root()
         path = self.path_for(template.user)
-        atomic_write(path, encode(template))
+        atomic_write(path, encode(template), owner=self.owner())
         return path
 
     def existing(self, user: str) -> Template | None:

@@ -141,7 +141,7 @@ class Scan:
             reason = "no usable face in view" + self.skip_summary()
         elif timed_out:
             kind = "timeout"
-            reason = "no frame arrived before the deadline"
+            reason = "no usable frame arrived before the deadline"
         else:
             kind = "no-face"
             reason = "the source gave no usable frame"
@@ -183,10 +183,16 @@ def scan(
     policy: VerifyConfig,
     timeout: float | None = None,
     liveness: LivenessConfig | None = None,
+    deadline: float | None = None,
 ) -> Decision:
-    """Run the decision policy over frames until a match, the end of the source, or the timeout."""
+    """Run the decision policy over frames until a match, the end of the source, or the deadline.
+
+    deadline (time.monotonic()) wins over timeout; pass the one the frame source was given, so both
+    agree on when the scan ran out of time.
+    """
     started = time.monotonic()
-    deadline = started + (policy.timeout if timeout is None else timeout)
+    if deadline is None:
+        deadline = started + (policy.timeout if timeout is None else timeout)
     state = Scan(user, anchors, threshold, policy, liveness)
     matched = timed_out = False
     for rgb in frames:
@@ -196,6 +202,7 @@ def scan(
         if time.monotonic() >= deadline:
             timed_out = True
             break
+    timed_out = timed_out or (not matched and time.monotonic() >= deadline)
     decision = state.decision(matched, timed_out, started)
     decision.frame = state.best_frame
     return decision

@@ -3,18 +3,24 @@
 logind cannot run here (no systemd as PID 1), so this small service plays the
 part of logind that faceunlock's watcher uses, with logind's names and types:
 
-- Manager (/org/freedesktop/login1): ListSessions, GetSession, LockSession,
-  UnlockSession; signals PrepareForSleep, SessionNew, SessionRemoved.
+- Manager (/org/freedesktop/login1): ListSessions, GetSession, GetSessionByPID,
+  GetUserByPID, LockSession, UnlockSession; signals PrepareForSleep,
+  SessionNew, SessionRemoved.
 - Session (/org/freedesktop/login1/session/<id>): properties Id, Name, User,
-  Remote, Class, Active, LockedHint, IdleHint (PropertiesChanged on change);
-  methods Lock, Unlock, SetIdleHint, SetLockedHint; signals Lock, Unlock.
+  Remote, RemoteHost, Seat, Class, Active, LockedHint, IdleHint
+  (PropertiesChanged on change); methods Lock, Unlock, SetIdleHint,
+  SetLockedHint; signals Lock, Unlock. A local session is on seat0; a remote
+  one has no seat, as logind gives an SSH login.
+- User (/org/freedesktop/login1/user/_<uid>): property UID.
 
 As on real logind, the Lock()/Unlock() methods make logind emit the Lock/Unlock
 signals to the session's locker. The stand-in also plays the locker: on those
 signals it sets LockedHint. Every Unlock() call is recorded with its
 CLOCK_MONOTONIC time, readable through the test-only interface
 org.faceunlock.test.LogindStandIn on the manager object (UnlockCalls,
-EmitPrepareForSleep).
+EmitPrepareForSleep, and MapPid / MapPidUser, which say which session or user
+a process belongs to: logind reads that from the process's cgroup, which a
+test cannot set up without systemd).
 
 Usage: python logind_standin.py --session ID:UID:NAME[:remote] ...   (bus: DBUS_SYSTEM_BUS_ADDRESS)
 """
@@ -33,6 +39,7 @@ NAME = "org.freedesktop.login1"
 PATH = "/org/freedesktop/login1"
 MANAGER = "org.freedesktop.login1.Manager"
 SESSION = "org.freedesktop.login1.Session"
+USER = "org.freedesktop.login1.User"
 CONTROL = "org.faceunlock.test.LogindStandIn"
 
 XML = f"""
@@ -40,6 +47,8 @@ XML = f"""
   <interface name="{MANAGER}">
     <method name="ListSessions"><arg direction="out" type="a(susso)"/></method>
     <method name="GetSession"><arg direction="in" type="s"/><arg direction="out" type="o"/></method>
+    <method name="GetSessionByPID"><arg direction="in" type="u"/><arg direction="out" type="o"/></method>
+    <method name="GetUserByPID"><arg direction="in" type="u"/><arg direction="out" type="o"/></method>
     <method name="LockSession"><arg direction="in" type="s"/></method>
     <method name="UnlockSession"><arg direction="in" type="s"/></method>
     <signal name="PrepareForSleep"><arg type="b"/></signal>
@@ -49,12 +58,19 @@ XML = f"""
   <interface name="{CONTROL}">
     <method name="EmitPrepareForSleep"><arg direction="in" type="b"/></method>
     <method name="UnlockCalls"><arg direction="in" type="s"/><arg direction="out" type="ad"/></method>
+    <method name="MapPid"><arg direction="in" type="u"/><arg direction="in" type="s"/></method>
+    <method name="MapPidUser"><arg direction="in" type="u"/><arg direction="in" type="u"/></method>
+  </interface>
+  <interface name="{USER}">
+    <property name="UID" type="u" access="read"/>
   </interface>
   <interface name="{SESSION}">
     <property name="Id" type="s" access="read"/>
     <property name="Name" type="s" access="read"/>
     <property name="User" type="(uo)" access="read"/>
     <property name="Remote" type="b" access="read"/>
+    <property name="RemoteHost" type="s" access="read"/>
+    <property name="Seat" type="(so)" access="read"/>
     <property name="Class" type="s" access="read"/>
     <property name="Active" type="b" access="read"/>
     <property name="LockedHint" type="b" access="read"/>
@@ -69,6 +85,7 @@ XML = f"""
 </node>
 """
 TYPES = {"Id": "s", "Name": "s", "User": "(uo)", "Remote": "b", "Class": "s", "Active": "b"}
+TYPES.update(RemoteHost="s", Seat="(so)")
 TYPES.update(LockedHint="b", IdleHint="b")
 
 
@@ -77,6 +94,8 @@ class StandIn:
         self.bus = bus
         self.con = bus.con
         self.unlock_calls: dict[str, list[float]] = {}
+        self.pid_sessions: dict[int, str] = {}
+        self.pid_users: dict[int, int] = {}
         self.sessions = {}
         for sid, uid, name, remote in sessions:
             self.sessions[sid] = {
@@ -84,6 +103,8 @@ class StandIn:
                 "Name": name,
                 "User": (uid, f"{PATH}/user/_{uid}"),
                 "Remote": remote,
+                "RemoteHost": "192.0.2.7" if remote else "",
+                "Seat": ("", "/") if remote else ("seat0", f"{PATH}/seat/seat0"),
                 "Class": "user",
                 "Active": True,
                 "LockedHint": False,
@@ -96,6 +117,10 @@ class StandIn:
         for sid in self.sessions:
             self.con.register_object(
                 self.path(sid), iface[SESSION], self.session_call, self.get_property, None
+            )
+        for uid in sorted({s["User"][0] for s in self.sessions.values()}):
+            self.con.register_object(
+                f"{PATH}/user/_{uid}", iface[USER], None, lambda *a, uid=uid: GLib.Variant("u", uid), None
             )
 
     @staticmethod
@@ -150,7 +175,7 @@ class StandIn:
         reply = None
         if method == "ListSessions":
             rows = [
-                (s["Id"], s["User"][0], s["Name"], "seat0", self.path(sid))
+                (s["Id"], s["User"][0], s["Name"], s["Seat"][0], self.path(sid))
                 for sid, s in self.sessions.items()
             ]
             reply = GLib.Variant("(a(susso))", (rows,))
@@ -164,6 +189,27 @@ class StandIn:
             self.emit(PATH, MANAGER, "PrepareForSleep", GLib.Variant("(b)", (args[0],)))
         elif method == "UnlockCalls":
             reply = GLib.Variant("(ad)", (self.unlock_calls.get(args[0], []),))
+        elif method == "GetSessionByPID":
+            if args[0] not in self.pid_sessions:
+                invocation.return_dbus_error("org.freedesktop.login1.NoSessionForPID", f"PID {args[0]}")
+                return
+            reply = GLib.Variant("(o)", (self.path(self.pid_sessions[args[0]]),))
+        elif method == "GetUserByPID":
+            uid = self.pid_users.get(args[0])
+            if uid is None and args[0] in self.pid_sessions:
+                uid = self.sessions[self.pid_sessions[args[0]]]["User"][0]
+            if uid is None:
+                invocation.return_dbus_error("org.freedesktop.login1.NoUserForPID", f"PID {args[0]}")
+                return
+            reply = GLib.Variant("(o)", (f"{PATH}/user/_{uid}",))
+        elif method == "MapPid":
+            self.pid_sessions[args[0]] = args[1]
+            if not args[1]:
+                del self.pid_sessions[args[0]]
+        elif method == "MapPidUser":
+            self.pid_users[args[0]] = args[1]
+            if not args[1]:
+                del self.pid_users[args[0]]
         invocation.return_value(reply)
 
 

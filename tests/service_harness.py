@@ -3,8 +3,12 @@
 - a private system bus: a real dbus-daemon on a unix socket, with the default
   policy of Debian's system.conf and the project's own bus policy included;
 - the logind stand-in (tests/logind_standin.py) owning org.freedesktop.login1;
-- the real daemon (`.venv/bin/faceunlock daemon`) on that bus, whose camera
-  is a symlink that tests point at folders of real video frames.
+- the real daemon (`python -I -m faceunlock daemon`, as the unit runs it) on
+  that bus, whose camera is a symlink that tests point at folders of real
+  video frames. A folder is not a camera device, so the config says
+  `insecure = true`, as a test rig must. The daemon is started with
+  PYTHONPATH and GI_TYPELIB_PATH pointing at a folder of planted code, which
+  must change nothing (tests/test_service_isolation.py checks it).
 
 Loaded as a pytest plugin from conftest.py, so the session fixtures are shared.
 """
@@ -27,7 +31,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-SESSIONS = ("c1:1000:alice", "c2:1001:bob", "c3:1000:alice:remote")
+SESSIONS = (
+    "c1:1000:alice",
+    "c2:1001:bob",
+    "c3:1000:alice:remote",
+    "c4:65534:nobody",
+    "c5:65534:nobody:remote",
+)
+PAM_SERVICES = ("faceunlock-test", "faceunlock-test-down", "faceunlock-test-nobus", "sudo", "su")
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -62,7 +73,9 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 </busconfig>
 """
 
-DAEMON_CONFIG = """[camera]
+DAEMON_CONFIG = """insecure = true
+
+[camera]
 source = "{camera}"
 
 [store]
@@ -78,6 +91,9 @@ max_scans_per_lock = 2
 scan_timeout = 20.0
 queue_size = 1
 threads = 1
+
+[pam]
+services = {services}
 """
 GRACE_S = 2.0
 NAME = "org.faceunlock.FaceUnlock1"
@@ -199,6 +215,7 @@ class Service:
         self.bus = bus
         self.folder = folder
         self.camera = folder / "camera"
+        self.config = folder / "faceunlock.toml"
         self.frames = frames
         self.log = log
         self.daemon = daemon
@@ -234,9 +251,22 @@ class Service:
         return list(self.standin().UnlockCalls(sid))
 
     def done_scans(self, user: str) -> list[str]:
-        """Results of the finished scans of a user so far (VerifyStatus with done=true)."""
-        wait_for(lambda: True, 0)
-        return [result for u, result, done in self.status if u == user and done]
+        """Decisions of the user's finished scans so far, from the daemon's audit lines."""
+        marker = f"attempt user={user} "
+        return [
+            line.split(" decision=", 1)[1].split(" ", 1)[0]
+            for line in self.log_text().splitlines()
+            if marker in line
+        ]
+
+    @contextlib.contextmanager
+    def in_session(self, sid: str):
+        """Make this test process (and so the PAM clients and callers it starts) belong to session sid."""
+        self.standin().MapPid(os.getpid(), sid)
+        try:
+            yield
+        finally:
+            self.standin().MapPid(os.getpid(), "")
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -247,6 +277,20 @@ class Service:
         return lines[-1] if lines else ""
 
 
+def black_frames(root: Path, count: int = 4000) -> Path:
+    """A folder that plays a covered lens for a long time: one black frame, linked count times."""
+    import cv2
+    import numpy as np
+
+    out = root / "black"
+    out.mkdir(parents=True, exist_ok=True)
+    frame = out / "frame00000.png"
+    cv2.imwrite(str(frame), np.zeros((480, 640, 3), np.uint8))
+    for i in range(1, count):
+        (out / f"frame{i:05d}.png").symlink_to(frame.name)
+    return out
+
+
 def frame_folders(video_dir: Path, root: Path) -> dict[str, Path]:
     """Frame folders: enrolment (live 0-59), live (60-89), replay (0-29), another person (LFW photos)."""
     live, replay = video_dir / "live-person-a.webm", video_dir / "replay-person-a.webm"
@@ -255,7 +299,25 @@ def frame_folders(video_dir: Path, root: Path) -> dict[str, Path]:
         "live-a": extract(live, root / "live-a", range(60, 90)),
         "replay-a": extract(replay, root / "replay-a", range(0, 30)),
         "photos-b": video_dir.parent / "lfw" / "lfw-deepfunneled" / "George_W_Bush",
+        "black": black_frames(root),
     }
+
+
+PLANTED_MARKER = "planted-code-ran"
+
+
+def planted_code(folder: Path) -> dict:
+    """Environment that would load code from a user's folder into a process that honours it.
+
+    A sitecustomize.py on PYTHONPATH writes a marker file when Python imports it; a garbage
+    Gio typelib on GI_TYPELIB_PATH would break (or, crafted, subvert) gi's Gio.
+    """
+    evil = folder / "planted"
+    (evil / "typelib").mkdir(parents=True, exist_ok=True)
+    (evil / "sitecustomize.py").write_text(f"open({str(folder / PLANTED_MARKER)!r}, 'w').write('ran')\n")
+    for name in ("Gio-2.0.typelib", "GLib-2.0.typelib", "GObject-2.0.typelib"):
+        (evil / "typelib" / name).write_bytes(b"not a typelib\n" * 8)
+    return {"PYTHONPATH": str(evil), "GI_TYPELIB_PATH": str(evil / "typelib"), "GIO_EXTRA_MODULES": str(evil)}
 
 
 @contextlib.contextmanager
@@ -264,7 +326,10 @@ def running_service(frames: dict[str, Path], grace: float = GRACE_S):
     folder = Path(tempfile.mkdtemp(prefix="faceunlock-service-"))
     os.chmod(folder, 0o755)
     config = folder / "faceunlock.toml"
-    config.write_text(DAEMON_CONFIG.format(camera=folder / "camera", store=folder / "store", grace=grace))
+    services = "[" + ", ".join(f'"{s}"' for s in PAM_SERVICES) + "]"
+    config.write_text(
+        DAEMON_CONFIG.format(camera=folder / "camera", store=folder / "store", grace=grace, services=services)
+    )
     log = folder / "daemon.log"
     try:
         with Bus(folder) as bus:
@@ -281,8 +346,8 @@ def running_service(frames: dict[str, Path], grace: float = GRACE_S):
                     raise RuntimeError("the logind stand-in did not start")
                 with open(log, "wb") as fh:
                     daemon = subprocess.Popen(
-                        [str(VENV_BIN / "faceunlock"), "daemon", "--config", str(config)],
-                        env=bus.env(),
+                        [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],
+                        env={**bus.env(), **planted_code(folder)},
                         stdout=fh,
                         stderr=subprocess.STDOUT,
                         preexec_fn=die_with_parent,

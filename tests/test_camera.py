@@ -160,3 +160,38 @@ def test_stalled_stream_times_out_on_read(tmp_path, video_dir):
     assert src.stats.read > 0
     assert time.monotonic() - started < 15
     writer_done.set()
+
+
+def test_black_frames_end_at_the_deadline(tmp_path):
+    """A covered lens: black frames are skipped, but the deadline still ends the stream on time."""
+    frame = tmp_path / "f00000.png"
+    cv2.imwrite(str(frame), np.zeros((480, 640, 3), np.uint8))
+    for i in range(1, 3000):
+        (tmp_path / f"f{i:05d}.png").symlink_to(frame.name)
+    src = open_source(str(tmp_path))
+    started = time.monotonic()
+    assert list(src.frames(deadline=started + 0.5)) == []
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 1.0, elapsed
+    assert 0 < src.stats.black < 3000
+
+
+def test_a_stalled_read_is_cut_short_by_the_deadline(tmp_path, video_dir):
+    """A stream that stalls: the read gives up at the deadline, not after the longer read timeout."""
+    fifo = tmp_path / "stall.webm"
+    os.mkfifo(fifo)
+    data = (video_dir / "live-person-a.webm").read_bytes()
+    done = threading.Event()
+
+    def feed():
+        with open(fifo, "wb") as fh:
+            fh.write(data[: len(data) // 3])
+            fh.flush()
+            done.wait(20)
+
+    threading.Thread(target=feed, daemon=True).start()
+    src = open_source(str(fifo), SourceOptions(open_timeout=5, read_timeout=10))
+    started = time.monotonic()
+    frames = list(src.frames(deadline=started + 4))
+    assert frames and time.monotonic() - started < 5
+    done.set()

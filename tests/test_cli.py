@@ -215,21 +215,21 @@ def test_errors_are_one_line_without_traceback(tmp_path):
 def test_camera_that_disappears_mid_scan(enrolled, video_dir, tmp_path, monkeypatch, capsys):
     """A camera that stops delivering frames mid-scan (a real decoder fed a cut-off stream) is an
     error naming the problem: no match, and nothing stored is touched."""
+    from faceunlock import runtime
     from faceunlock.camera import CameraSource, FrameSource, SourceOptions
-    from faceunlock.commands import verify as verify_cmd
 
     cut = tmp_path / "cut.webm"
     data = (video_dir / "live-person-a.webm").read_bytes()
     cut.write_bytes(data[: len(data) // 30])
 
-    def vanishing_camera(cfg):
+    def vanishing_camera(cfg, open_timeout=None):
         cam = CameraSource.__new__(CameraSource)
         FrameSource.__init__(cam, SourceOptions())
         cam.description = "camera /dev/video0"
         cam.cap = cv2.VideoCapture(str(cut))
         return cam
 
-    monkeypatch.setattr(verify_cmd, "open_camera", vanishing_camera)
+    monkeypatch.setattr(runtime, "open_camera", vanishing_camera)
     before = unchanged(enrolled)
     code, result = verify(capsys, enrolled, "/dev/video0")
     assert code == 1 and result["decision"] == "error"

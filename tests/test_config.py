@@ -1,5 +1,7 @@
 """Config loading: defaults, overrides, and errors that name the key."""
 
+import os
+
 import pytest
 
 from faceunlock import config
@@ -80,3 +82,54 @@ def config_example():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent / "docs" / "config.example.toml"
+
+
+def trusted(tmp_path, text="", mode=0o644):
+    os.chmod(tmp_path, 0o755)
+    p = tmp_path / "config.toml"
+    p.write_text(text)
+    os.chmod(p, mode)
+    return p
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks need root (CI runs as root)")
+def test_trusted_config_must_be_root_owned_and_not_writable_by_others(tmp_path):
+    assert config.load(trusted(tmp_path), trusted=True) == config.Config()
+    with pytest.raises(config.ConfigError, match="not writable by group or others"):
+        config.load(trusted(tmp_path, mode=0o664), trusted=True)
+    with pytest.raises(config.ConfigError, match="not writable by group or others"):
+        config.load(trusted(tmp_path, mode=0o646), trusted=True)
+    p = trusted(tmp_path)
+    os.chown(p, 65534, 65534)
+    with pytest.raises(config.ConfigError, match="owned by uid 65534"):
+        config.load(p, trusted=True)
+    assert config.load(p) == config.Config()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks need root (CI runs as root)")
+def test_trusted_config_in_a_folder_others_can_change(tmp_path):
+    p = trusted(tmp_path)
+    os.chmod(tmp_path, 0o777)
+    with pytest.raises(config.ConfigError, match="someone other than root could replace the file"):
+        config.load(p, trusted=True)
+    os.chmod(tmp_path, 0o1777)
+    assert config.load(p, trusted=True) == config.Config()
+
+
+def test_config_that_is_a_fifo_does_not_block(tmp_path):
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(config.ConfigError, match="not a regular file"):
+        config.load(fifo)
+
+
+def test_daemon_needs_a_camera_device_unless_insecure(tmp_path):
+    folder = replace_source(config.Config(), str(tmp_path))
+    with pytest.raises(config.ConfigError, match="is not a V4L2 character device"):
+        config.require_daemon_safe(folder)
+    insecure = config.from_dict({"insecure": True, "camera": {"source": str(tmp_path)}})
+    assert config.require_daemon_safe(insecure) is insecure
+
+
+def replace_source(cfg, source):
+    return config.replace(cfg, "camera", source=source)

@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +120,44 @@ def test_config_from_random_text(text):
         config.from_dict(raw)
     except config.ConfigError:
         pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,
+        '{"format": ' + "1" * 5000 + "}",
+        '{"a": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        VALID.decode().replace('"dim": 128', '"dim": 1' + "0" * 400),
+        VALID.decode().replace("0.119999997", "1e999", 1),
+        VALID.decode().replace("0.119999997", "1" + "0" * 400, 1),
+    ],
+    ids=["deep-nesting", "huge-int", "deep-value", "huge-dim", "overflowing-float", "huge-int-value"],
+)
+def test_crafted_numbers_and_nesting_are_template_errors(text):
+    """Numbers Python refuses to convert and nesting deeper than the recursion limit: TemplateError."""
+    with pytest.raises(TemplateError):
+        decode(text.encode(), PATH, "alice", MODEL)
+
+
+@pytest.mark.parametrize(
+    "doc,allowed",
+    [
+        ({"liveness": {"enabled": False}}, False),
+        ({"verify": {"consecutive": 1}}, False),
+        ({"liveness": {"window": 1}}, False),
+        ({"insecure": True, "liveness": {"enabled": False}}, True),
+        ({"pam": {"services": ["sudo", "sshd"]}}, False),
+        ({"pam": {"services": ["sudo", "cockpit"]}}, False),
+        ({"pam": {"services": ["sudo", 3]}}, False),
+        ({"pam": {"services": "sudo"}}, False),
+        ({"pam": {"services": ["sudo", "gdm-password"], "other_user": True}}, True),
+        ({"insecure": "yes"}, False),
+    ],
+)
+def test_safe_floor_and_pam_services(doc, allowed):
+    if allowed:
+        assert isinstance(config.from_dict(doc), config.Config)
+    else:
+        with pytest.raises(config.ConfigError):
+            config.from_dict(doc)

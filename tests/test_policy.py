@@ -112,3 +112,36 @@ def test_malformed_state_never_unblocks(tmp_path, bad):
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "f.json").write_text(json.dumps(bad))
     assert Lockout(tmp_path, Config().verify).blocked("f") is not None
+
+
+def test_only_judged_scans_count_toward_the_lockout(tmp_path):
+    """Scans that saw no face (an empty desk, `su owner` tried again and again) never lock the owner out."""
+    guard = Lockout(tmp_path, VerifyConfig(max_failures=2))
+    for _ in range(10):
+        guard.record("gina", matched=False, judged=False, now=0)
+    assert guard.blocked("gina", now=0) is None
+    guard.record("gina", matched=False, now=0)
+    guard.record("gina", matched=False, now=0)
+    assert "locked out" in guard.blocked("gina", now=0)
+
+
+def test_repeated_lockouts_escalate_until_a_match(tmp_path):
+    guard = Lockout(tmp_path, VerifyConfig(max_failures=1, lockout_seconds=60))
+    now = 0.0
+    for expected in (60, 120, 240, 480):
+        guard.record("hal", matched=False, now=now)
+        assert f"locked out for {expected} more s" in guard.blocked("hal", now=now)
+        now += expected + 1
+    guard.record("hal", matched=True, now=now)
+    guard.record("hal", matched=False, now=now)
+    assert "locked out for 60 more s" in guard.blocked("hal", now=now)
+
+
+def test_lockout_is_capped_at_a_day(tmp_path):
+    guard = Lockout(tmp_path, VerifyConfig(max_failures=1, lockout_seconds=3600))
+    now = 0.0
+    for _ in range(8):
+        guard.record("ida", matched=False, now=now)
+        now += 200_000
+    guard.record("ida", matched=False, now=now)
+    assert "locked out for 86400 more s" in guard.blocked("ida", now=now)

@@ -1,6 +1,8 @@
-"""Authorisation: a non-root caller may verify only itself; enrol and delete are root only.
+"""Authorisation: a non-root caller may verify only itself, from a local session; enrol and delete
+are root only.
 
-The caller runs as nobody (setpriv) against the real daemon on the test bus.
+The caller runs as nobody (setpriv) against the real daemon on the test bus;
+the logind stand-in places it in nobody's local session c4 (or remote c5).
 The bus policy refuses the root-only methods before they reach the daemon
 (org.freedesktop.DBus.Error.AccessDenied); the daemon refuses the rest with
 its own named errors. The daemon's own checks of the root-only methods are
@@ -8,10 +10,11 @@ also tested directly, as if the bus policy were missing.
 """
 
 import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
-from service_harness import NAME, PATH, VENV_BIN, need
+from service_harness import NAME, PATH, need
 
 from faceunlock.config import Config
 from faceunlock.service import errors
@@ -55,21 +58,50 @@ def dbus_send(service, method: str, *args: str) -> subprocess.CompletedProcess:
     ],
 )
 def test_non_root_caller_gets_named_errors(service, method, args, error):
-    proc = dbus_send(service, method, *args)
+    with service.in_session("c4"):
+        proc = dbus_send(service, method, *args)
     assert proc.returncode != 0 and f"Error {error}:" in proc.stderr, proc.stdout + proc.stderr
 
 
 def test_non_root_pam_client_cannot_verify_another_user(service):
+    """The client refuses before asking (nobody is not alice); the daemon would refuse too (above)."""
     service.point_camera("live-a")
-    proc = as_nobody(
-        service,
-        "env",
-        "PAM_USER=alice",
-        str(VENV_BIN / "faceunlock-pam"),
-        "--bus-address",
-        service.bus.address,
-    )
-    assert proc.returncode == 3 and "PermissionDenied" in proc.stderr, proc.stderr
+    before = service.done_scans("alice")
+    with service.in_session("c4"):
+        proc = as_nobody(
+            service,
+            "env",
+            "PAM_USER=alice",
+            "PAM_SERVICE=sudo",
+            sys.executable,
+            "-I",
+            "-m",
+            "faceunlock.service.pam_client",
+            "--bus-address",
+            service.bus.address,
+            "--config",
+            str(service.config),
+        )
+    assert proc.returncode == 2 and "nobody may not authenticate as alice" in proc.stderr, proc.stderr
+    assert service.done_scans("alice") == before
+
+
+def test_non_root_caller_from_a_remote_session_is_refused(service):
+    """nobody, enrolled, asks to verify itself from an SSH-like session (c5): no scan, PermissionDenied."""
+    service.point_camera("enrol-a")
+    service.proxy().Enroll("nobody", "default", 2, timeout=120)
+    try:
+        before = service.done_scans("nobody")
+        with service.in_session("c5"):
+            proc = dbus_send(service, "Verify", "string:nobody", "uint32:5000")
+        assert f"Error {IFACE}.Error.PermissionDenied:" in proc.stderr, proc.stderr
+        assert "remote session" in proc.stderr
+        with service.in_session("c4"):
+            local = dbus_send(service, "Verify", "string:nobody", "uint32:5000")
+        assert local.returncode == 0 and '"match"' in local.stdout, local.stderr
+        assert len(service.done_scans("nobody")) == len(before) + 1
+    finally:
+        service.proxy().Delete("nobody", "")
 
 
 def test_non_root_may_read_properties(service):

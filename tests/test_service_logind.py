@@ -139,6 +139,44 @@ def test_unlock_now_command(svc):
     assert len(svc.unlock_calls("c1")) == calls + 1
 
 
+def fake(svc, path: str, iface: str, name: str, args=None) -> None:
+    """Send a signal that looks like logind's from this test's own connection (any local user can)."""
+
+    svc.client.con.emit_signal(None, path, iface, name, args)
+    svc.client.con.flush_sync(None)
+    wait_for(lambda: False, 0.5)
+
+
+def test_signals_from_anyone_but_logind_change_nothing(svc):
+    """A fake Lock does not arm an unlocked session; a fake Unlock or SessionRemoved does not disarm a
+    locked one: after both, the real lock still unlocks on a match."""
+    from gi.repository import GLib
+
+    session = "/org/freedesktop/login1/session/c1"
+    fake(svc, session, "org.freedesktop.login1.Session", "Lock")
+    refused = unlock_now(svc)
+    assert refused.returncode == 1 and "not locked and armed" in refused.stdout, refused.stdout
+    svc.point_camera("live-a")
+    lock(svc, "c1")
+    fake(svc, session, "org.freedesktop.login1.Session", "Unlock")
+    removed = GLib.Variant("(so)", ("c1", session))
+    fake(svc, "/org/freedesktop/login1", "org.freedesktop.login1.Manager", "SessionRemoved", removed)
+    calls = len(svc.unlock_calls("c1"))
+    unlocked = unlock_now(svc)
+    assert unlocked.returncode == 0 and unlocked.stdout.startswith("unlocked:"), unlocked.stdout
+    assert len(svc.unlock_calls("c1")) == calls + 1
+
+
+def unlock_now(svc) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / "faceunlock"), "unlock-now", "--session", "c1"],
+        env=svc.bus.env(),
+        capture_output=True,
+        text=True,
+        timeout=SCAN_WAIT_S,
+    )
+
+
 def test_unlock_now_refuses_an_unlocked_session(svc):
     proc = subprocess.run(
         [str(VENV_BIN / "faceunlock"), "unlock-now", "--session", "c1"],

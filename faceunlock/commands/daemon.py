@@ -15,6 +15,11 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve with a trusted config only: root-owned, writable by root alone, a real camera unless insecure."""
+    from faceunlock.service.isolate import scrub_environment
+
+    scrub_environment()
+    cfg = config_mod.require_daemon_safe(config_mod.load(args.config, trusted=True))
     from faceunlock.service.daemon import serve
 
-    return serve(config_mod.load(args.config))
+    return serve(cfg)

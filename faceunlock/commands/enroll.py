@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from faceunlock.commands.common import (
-    add_common,
-    add_store,
-    load_config,
-    make_pipeline,
-    open_camera,
-    open_store,
-)
+from faceunlock import config as config_mod
+from faceunlock import runtime
+from faceunlock.commands.common import add_common, add_store, load_config
 from faceunlock.model import load_card
 from faceunlock.store import check_label, check_user
 
@@ -31,15 +26,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceunlock.enroll import capture
-
     check_user(args.user)
     check_label(args.label)
-    cfg = load_config(args)
+    cfg = config_mod.replace(load_config(args), "enroll", frames=args.frames, timeout=args.timeout)
     card = load_card()
-    store = open_store(cfg, card)
+    store = runtime.open_store(cfg, card)
     store.existing(args.user)
-    pipeline = make_pipeline(cfg, card, args.threads)
+    pipeline = runtime.load_pipeline(cfg, card, args.threads)
     wanted = cfg.enroll.frames
     last = [None]
 
@@ -51,11 +44,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"\r  capturing [{bar}] {kept}/{total}", end="", file=sys.stderr, flush=True)
 
     print(f"Enrolling {args.user}: look at the camera ({cfg.camera.source})", file=sys.stderr)
-    with open_camera(cfg) as source:
-        try:
-            embeddings = capture(pipeline, source.frames(), wanted, cfg.verify, cfg.enroll.timeout, progress)
-        finally:
-            print(file=sys.stderr)
+    try:
+        embeddings = runtime.enrol_capture(pipeline, cfg, wanted, progress)
+    finally:
+        print(file=sys.stderr)
     template = store.add(args.user, args.label, embeddings)
     print(
         f"enrolled {args.user} ({args.label}): {len(embeddings)} embeddings; "

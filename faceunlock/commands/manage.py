@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from faceunlock.commands.common import add_store, load_config, open_store
+from faceunlock.commands.common import add_store, load_config
+from faceunlock.errors import UserError
 from faceunlock.lockout import Lockout
+from faceunlock.runtime import open_store
 
 
 def register(sub) -> None:
@@ -25,7 +28,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "password-used", help="record a successful password login (run from PAM after pam_unix)"
     )
-    p.add_argument("--user", required=True)
+    p.add_argument("--user", help="the user (default: $PAM_USER, as pam_exec sets it)")
     add_store(p)
     p.add_argument("--config", help="TOML config file")
     p.set_defaults(run=run)
@@ -34,8 +37,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     if args.command == "password-used":
-        Lockout(cfg.store.path, cfg.verify).password_used(args.user)
-        print(f"recorded a password login for {args.user}; face unlock lockout cleared")
+        user = args.user or os.environ.get("PAM_USER", "")
+        if not user:
+            raise UserError("no user: pass --user, or run it from pam_exec, which sets PAM_USER")
+        if os.environ.get("PAM_TYPE", "auth") != "auth":
+            return 0
+        Lockout(cfg.store.path, cfg.verify).password_used(user)
+        print(f"recorded a password login for {user}; face unlock lockout cleared")
         return 0
     store = open_store(cfg)
     if args.command == "list":

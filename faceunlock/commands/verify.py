@@ -6,14 +6,9 @@ import argparse
 import json
 import time
 
-from faceunlock.commands.common import (
-    add_common,
-    add_store,
-    load_config,
-    make_pipeline,
-    open_camera,
-    open_store,
-)
+from faceunlock import config as config_mod
+from faceunlock import runtime
+from faceunlock.commands.common import add_common, add_store, load_config
 from faceunlock.decision import Decision
 from faceunlock.errors import describe
 from faceunlock.model import load_card
@@ -36,19 +31,13 @@ def register(sub) -> None:
 def decide(args: argparse.Namespace, started: float) -> Decision:
     """Run one verification; every failure becomes a non-match Decision with its reason."""
     try:
-        from faceunlock.attempt import attempt
-
-        cfg = load_config(args)
+        cfg = config_mod.replace(load_config(args), "verify", timeout=args.timeout, security_level=args.level)
         card = load_card()
         threshold = card.threshold(cfg.verify.security_level)
-        template = open_store(cfg, card).load(args.user)
-        pipeline = make_pipeline(cfg, card, args.threads)
-        with open_camera(cfg) as source:
-            decision = attempt(pipeline, source.frames(), args.user, template.anchors(), threshold, cfg)
-            for kind in ("black", "dark", "undecodable"):
-                if getattr(source.stats, kind):
-                    decision.skipped[f"{kind}-frames"] = getattr(source.stats, kind)
-            return decision
+        template = runtime.open_store(cfg, card).load(args.user)
+        pipeline = runtime.load_pipeline(cfg, card, args.threads)
+        deadline = time.monotonic() + cfg.verify.timeout
+        return runtime.verify_scan(pipeline, cfg, args.user, template.anchors(), threshold, deadline, "cli")
     except NotEnrolled as exc:
         kind, reason = "not-enrolled", str(exc)
     except Exception as exc:  # noqa: BLE001  (fail closed: any error is a non-match)

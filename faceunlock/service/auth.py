@@ -24,6 +24,21 @@ def caller_uid(bus, sender: str) -> int:
         raise PermissionDenied(f"cannot tell who the caller is: {exc}") from None
 
 
+def caller_pid(bus, sender: str) -> int:
+    """The process id behind a unique bus name (org.freedesktop.DBus.GetConnectionUnixProcessID)."""
+    try:
+        return int(bus.dbus.GetConnectionUnixProcessID(sender))
+    except Exception as exc:  # noqa: BLE001  (fail closed: an unknown caller is refused)
+        raise PermissionDenied(f"cannot tell which process is calling: {exc}") from None
+
+
+def name_of(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
 def uid_of(user: str) -> int | None:
     try:
         return pwd.getpwnam(user).pw_uid

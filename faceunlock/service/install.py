@@ -1,79 +1,138 @@
 """Install and uninstall the service files under a root (``/``, or a staging directory for tests).
 
-The unit's ExecStart and the PAM profile point at this virtual environment's
-``faceunlock`` and ``faceunlock-pam``. Uninstall never deletes the state
-directory (the enrolled templates) unless asked to purge.
+The unit's ExecStart and the PAM profile run this environment's interpreter
+with ``-I`` (``python -I -m faceunlock ...``). Every PAM stack and the daemon
+then run this environment's code, so install refuses an environment that
+anyone but root could change (a virtual environment in a home folder, a
+checkout owned by a user): malware running as that user would otherwise
+become root without a password. Uninstall never deletes the state directory
+(the enrolled templates) unless asked to purge.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+import faceunlock
+from faceunlock.atomic import atomic_write
 from faceunlock.errors import UserError
 from faceunlock.paths import package_data
 from faceunlock.service.names import BUS_NAME
 
+SERVICE_USER = "faceunlock"
 UNIT = "etc/systemd/system/faceunlock.service"
 POLICY = f"usr/share/dbus-1/system.d/{BUS_NAME}.conf"
 ACTIVATION = f"usr/share/dbus-1/system-services/{BUS_NAME}.service"
 PAM_PROFILE = "usr/share/pam-configs/faceunlock"
+SYSUSERS = "usr/lib/sysusers.d/faceunlock.conf"
+POLKIT = "usr/share/polkit-1/rules.d/50-faceunlock.rules"
 STATE = "var/lib/faceunlock"
 FILES = {
     UNIT: "systemd/faceunlock.service",
     POLICY: f"dbus/{BUS_NAME}.conf",
     ACTIVATION: f"dbus/{BUS_NAME}.service",
     PAM_PROFILE: "pam/pam-configs/faceunlock",
+    SYSUSERS: "systemd/faceunlock.sysusers",
+    POLKIT: "polkit/50-faceunlock.rules",
 }
-HOME_DIRS = ("/home/", "/root/", "/run/user/")
+PACKAGED_PYTHON = "/usr/lib/faceunlock/bin/python"
+MAX_WALK = 200_000
 
 
-def bin_dir() -> Path:
-    """The bin/ folder of the running virtual environment, with both entry points in it."""
-    folder = Path(sys.executable).absolute().parent
-    for name in ("faceunlock", "faceunlock-pam"):
-        if not os.access(folder / name, os.X_OK):
-            raise UserError(f"{folder / name} is missing: install the package into this environment first")
-    if any(c.isspace() for c in str(folder)):
-        raise UserError(f"the environment's path {folder} contains white space; unit and PAM lines cannot")
-    return folder
+def interpreter() -> Path:
+    """This environment's python (not resolved: a venv's python is a link to the base interpreter)."""
+    python = Path(sys.executable).absolute()
+    if any(c.isspace() for c in str(python)):
+        raise UserError(f"the interpreter's path {python} contains white space; unit and PAM lines cannot")
+    return python
 
 
-def render(rel: str, text: str, folder: Path) -> str:
-    """A shipped file with this environment's paths written in."""
-    if rel == UNIT:
-        lines = []
-        for line in text.splitlines():
-            if line.startswith("ExecStart="):
-                line = f"ExecStart={folder / 'faceunlock'} daemon"
-            elif line == "ProtectHome=true" and any(
-                str(p).startswith(HOME_DIRS) for p in (folder, package_data().resolve())
-            ):
-                line = "ProtectHome=read-only"
-            lines.append(line)
-        return "\n".join(lines) + "\n"
-    if rel == PAM_PROFILE:
-        return text.replace("/usr/bin/faceunlock-pam", str(folder / "faceunlock-pam"))
-    return text
+def daemon_command(python: Path) -> str:
+    """The unit's ExecStart: the CLI's daemon command in an isolated interpreter."""
+    return f"{python} -I -m faceunlock daemon"
 
 
-def write(path: Path, text: str, mode: int) -> None:
-    """Write atomically with the given mode."""
-    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def pam_command(python: Path) -> str:
+    """What pam_exec runs: the PAM client in an isolated interpreter."""
+    return f"{python} -I -m faceunlock.service.pam_client"
+
+
+def unsafe(path: Path) -> str | None:
+    """Why someone other than root could change path (or what it names), or None."""
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"{path} cannot be checked: {exc.strerror}"
+    writable = st.st_mode & 0o022 and not stat.S_ISLNK(st.st_mode)
+    sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+    if st.st_uid != 0:
+        return f"{path} is owned by uid {st.st_uid}"
+    if writable and not sticky_dir:
+        return f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def chain(path: Path) -> list[Path]:
+    """path and every folder above it, through symbolic links too."""
+    paths = [path, *path.parents]
+    real = Path(os.path.realpath(path))
+    if real != path:
+        paths += [real, *real.parents]
+    return paths
+
+
+def check_environment(python: Path) -> None:
+    """Refuse to wire root's PAM stacks and daemon to code that a non-root user could change.
+
+    Checked: the interpreter and the folders above it, the environment, the faceunlock package
+    (an editable install points at a checkout), and every file under the environment's
+    site-packages and the package.
+    """
+    package = Path(faceunlock.__file__).resolve().parent
+    data = [Path(os.path.realpath(p)) for p in package_data().iterdir()]
+    site = [Path(p) for p in sys.path if p.endswith("site-packages")]
+    roots = [Path(sys.prefix), package, *data, *site]
+    for path in [*chain(python), *(p for r in roots for p in chain(r))]:
+        why = unsafe(path)
+        if why is None and path.is_dir() and not os.stat(path).st_mode & 0o001:
+            why = f"{path} is closed to other users, so the daemon's user {SERVICE_USER} could not read it"
+        if why:
+            raise UserError(untrusted(why))
+    seen = 0
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            for name in dirs + files:
+                seen += 1
+                why = unsafe(Path(folder) / name) if seen < MAX_WALK else None
+                if why:
+                    raise UserError(untrusted(why))
+
+
+def untrusted(why: str) -> str:
+    return (
+        f"refusing to install: {why}. The daemon and every PAM stack would run this code as root, so "
+        "only root may be able to change it. Install faceunlock into a root-owned place instead: the "
+        "Debian package (scripts/build-deb.sh) puts it in /usr/lib/faceunlock, or as root: "
+        "python3 -m venv --system-site-packages /opt/faceunlock && /opt/faceunlock/bin/pip install ."
+    )
+
+
+def render(rel: str, text: str, python: Path) -> str:
+    """A shipped file with this environment's interpreter written in."""
+    if rel == UNIT:
+        return "".join(
+            f"ExecStart={daemon_command(python)}\n" if line.startswith("ExecStart=") else line
+            for line in text.splitlines(keepends=True)
+        )
+    if rel == PAM_PROFILE:
+        return text.replace(pam_command(Path(PACKAGED_PYTHON)), pam_command(python))
+    return text
 
 
 def live(root: Path) -> bool:
@@ -95,22 +154,38 @@ def check_root(root: Path) -> None:
         raise UserError("installing into / needs root: sudo faceunlock install")
 
 
+def service_account() -> tuple[int, int] | None:
+    try:
+        entry = pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
 def install(root: str | Path = "/") -> list[str]:
-    """Put the unit, bus policy, activation file, PAM profile and state directory under root."""
+    """Put the unit, bus files, PAM profile, sysusers and polkit files and the state directory under root."""
     root = Path(root).absolute()
     check_root(root)
-    folder = bin_dir()
+    python = interpreter()
+    check_environment(python)
     done = []
     for rel, src in FILES.items():
-        text = render(rel, package_data(src).read_text(), folder)
-        write(root / rel, text, 0o644)
-        done.append(f"installed {root / rel}")
+        path = root / rel
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        atomic_write(path, render(rel, package_data(src).read_text(), python).encode(), mode=0o644)
+        done.append(f"installed {path}")
+    if root == Path("/") and shutil.which("systemd-sysusers"):
+        done.append(best_effort("systemd-sysusers", str(root / SYSUSERS)))
     state = root / STATE
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(state, 0o700)
-    done.append(f"state directory {state} (mode 0700)")
+    account = service_account() if root == Path("/") else None
+    if account:
+        os.chown(state, *account)
+    done.append(f"state directory {state} (mode 0700, owner {SERVICE_USER if account else 'root'})")
     if live(root):
         done.append(best_effort("systemctl", "daemon-reload"))
+        done.append(best_effort("systemctl", "reload", "dbus.service"))
     done += [
         "next steps:",
         "  systemctl enable --now faceunlock.service",

@@ -1,51 +1,13 @@
-"""The D-Bus interface of the daemon (introspection XML) and how a decision travels in it."""
+"""The D-Bus interface of the daemon (its introspection XML file) and how a decision travels in it."""
 
 from gi.repository import GLib
 
 from faceunlock.decision import Decision
+from faceunlock.paths import package_data
 from faceunlock.service.names import INTERFACE
 
-INTERFACE_XML = f"""
-<node>
-  <interface name="{INTERFACE}">
-    <method name="Verify">
-      <arg direction="in" name="user" type="s"/>
-      <arg direction="in" name="timeout_ms" type="u"/>
-      <arg direction="out" name="decision" type="s"/>
-      <arg direction="out" name="reason" type="s"/>
-      <arg direction="out" name="details" type="a{{sv}}"/>
-    </method>
-    <method name="Enroll">
-      <arg direction="in" name="user" type="s"/>
-      <arg direction="in" name="label" type="s"/>
-      <arg direction="in" name="frames" type="u"/>
-      <arg direction="out" name="embeddings" type="u"/>
-    </method>
-    <method name="ListEnrolled">
-      <arg direction="in" name="user" type="s"/>
-      <arg direction="out" name="labels" type="as"/>
-    </method>
-    <method name="Delete">
-      <arg direction="in" name="user" type="s"/>
-      <arg direction="in" name="label" type="s"/>
-    </method>
-    <method name="UnlockNow">
-      <arg direction="in" name="session_id" type="s"/>
-      <arg direction="out" name="result" type="s"/>
-      <arg direction="out" name="reason" type="s"/>
-    </method>
-    <property name="Version" type="s" access="read"/>
-    <property name="Model" type="s" access="read"/>
-    <property name="Camera" type="s" access="read"/>
-    <property name="State" type="s" access="read"/>
-    <signal name="VerifyStatus">
-      <arg name="user" type="s"/>
-      <arg name="result" type="s"/>
-      <arg name="done" type="b"/>
-    </signal>
-  </interface>
-</node>
-"""
+INTERFACE_XML = package_data("dbus", f"{INTERFACE}.xml").read_text()
+"""The introspection XML, with its documentation: dbus/org.faceunlock.FaceUnlock1.xml."""
 
 
 def variant(value) -> GLib.Variant:

@@ -1,9 +1,15 @@
 """Automatic unlock: watch logind, scan on a trigger, call the session's Unlock() on a verified match.
 
 Arming: a local session of an enrolled user is armed when logind sends its
-``Lock`` signal or its ``LockedHint`` turns true (a ``Lock`` always starts a
-new arming: a fresh grace period and scan count). It is disarmed by ``Unlock``,
+``Lock`` signal or its ``LockedHint`` turns true, and logind confirms that
+``LockedHint`` is true (a ``Lock`` of a locked session starts a new arming: a
+fresh grace period and scan count). It is disarmed by ``Unlock``,
 ``LockedHint`` false, its removal, or our own unlock.
+
+Only logind's signals count: the unique name that owns org.freedesktop.login1
+is tracked with a name watch, and a signal from any other connection is
+dropped, whatever the bus or GLib's match rules let through (any local user
+may send signals on the system bus).
 
 Triggers: the session's ``IdleHint`` turning false, ``PrepareForSleep(false)``
 (resume), or an explicit request (``UnlockNow``). A trigger starts one bounded
@@ -61,7 +67,7 @@ class Logind:
         bus,
         cfg: DaemonConfig,
         enrolled: Callable[[str], bool],
-        scan: Callable[[Armed, Callable[[Decision], None]], bool],
+        scan: Callable[..., bool],
         clock: Callable[[], float] = boottime,
     ):
         self.bus = bus
@@ -71,17 +77,33 @@ class Logind:
         self.clock = clock
         self.armed: dict[str, Armed] = {}
         self.handles: list = []
+        self.owner: str | None = None
 
     def start(self) -> None:
-        sub = self.bus.subscribe
+        def sub(iface: str, name: str, handler):
+            return self.bus.subscribe(
+                sender=LOGIND, iface=iface, signal=name, signal_fired=self.only_logind(handler)
+            )
+
         self.handles = [
-            sub(sender=LOGIND, iface=PROPERTIES, signal="PropertiesChanged", signal_fired=self.on_properties),
-            sub(sender=LOGIND, iface=LOGIND_SESSION, signal="Lock", signal_fired=self.on_lock),
-            sub(sender=LOGIND, iface=LOGIND_SESSION, signal="Unlock", signal_fired=self.on_unlock),
-            sub(sender=LOGIND, iface=LOGIND_MANAGER, signal="PrepareForSleep", signal_fired=self.on_sleep),
-            sub(sender=LOGIND, iface=LOGIND_MANAGER, signal="SessionRemoved", signal_fired=self.on_removed),
+            sub(PROPERTIES, "PropertiesChanged", self.on_properties),
+            sub(LOGIND_SESSION, "Lock", self.on_lock),
+            sub(LOGIND_SESSION, "Unlock", self.on_unlock),
+            sub(LOGIND_MANAGER, "PrepareForSleep", self.on_sleep),
+            sub(LOGIND_MANAGER, "SessionRemoved", self.on_removed),
             self.bus.watch_name(LOGIND, name_appeared=self.on_appeared, name_vanished=self.on_vanished),
         ]
+
+    def only_logind(self, handler):
+        """Wrap a signal handler so that it runs only for signals sent by logind's own connection."""
+
+        def checked(sender, path, iface, signal, params) -> None:
+            if self.owner is None or sender != self.owner:
+                log.warning("dropped %s.%s from %s: not logind (%s)", iface, signal, sender, self.owner)
+                return
+            handler(sender, path, iface, signal, params)
+
+        return checked
 
     def stop(self) -> None:
         for handle in self.handles:
@@ -115,6 +137,7 @@ class Logind:
             return False
 
     def on_appeared(self, owner: str) -> None:
+        self.owner = owner
         log.info("logind is on the bus (%s); looking for locked sessions", owner)
         try:
             sessions = self.call(LOGIND_PATH, LOGIND_MANAGER, "ListSessions", None, "(a(susso))")[0]
@@ -125,12 +148,13 @@ class Logind:
             self.arm(path, "already locked", new_lock=False, only_if_locked=True)
 
     def on_vanished(self) -> None:
+        self.owner = None
         if self.armed:
             log.info("logind left the bus; disarming %d session(s)", len(self.armed))
         self.armed.clear()
 
     def on_lock(self, sender, path, iface, signal, params) -> None:
-        self.arm(path, "Lock signal", new_lock=True)
+        self.arm(path, "Lock signal", new_lock=True, only_if_locked=True)
 
     def on_unlock(self, sender, path, iface, signal, params) -> None:
         self.disarm(path, "Unlock signal")
@@ -191,8 +215,13 @@ class Logind:
             return f"the {self.cfg.max_scans_per_lock} scans allowed per lock are used up"
         return None
 
-    def trigger(self, path: str, why: str, outcome: Outcome | None = None) -> str | None:
-        """Start an unlock scan of an armed session; returns why not, or None once it is queued."""
+    def trigger(
+        self, path: str, why: str, outcome: Outcome | None = None, caller: str | None = None
+    ) -> str | None:
+        """Start an unlock scan of an armed session; returns why not, or None once it is queued.
+
+        caller: the bus name of an UnlockNow caller, who alone is told of the scan's progress.
+        """
         armed = self.armed.get(path)
         if armed is None:
             return "the session is not armed"
@@ -200,7 +229,7 @@ class Logind:
         if refusal is None and not self.still_locked(armed):
             self.disarm(path, "logind says it is not locked")
             refusal = "the session is not locked"
-        if refusal is None and not self.scan(armed, lambda d: self.scanned(armed, d, outcome)):
+        if refusal is None and not self.scan(armed, lambda d: self.scanned(armed, d, outcome), caller):
             refusal = "the camera is busy"
         if refusal is not None:
             log.info("%s on session %s of %s: no scan, %s", why, armed.session_id, armed.user, refusal)
@@ -235,7 +264,7 @@ class Logind:
         self.disarm(armed.path, "unlocked")
         return "unlocked", decision.reason
 
-    def request(self, session_id: str, uid: int, outcome: Outcome) -> None:
+    def request(self, session_id: str, uid: int, outcome: Outcome, caller: str | None = None) -> None:
         """An explicit unlock request (UnlockNow): scan the caller's armed session, or say why not.
 
         Another user's session is answered like one that is not armed, so callers learn nothing of it.
@@ -249,7 +278,7 @@ class Logind:
             which = f"session {session_id} is not" if session_id else "none of your sessions is"
             raise NotArmed(f"{which} locked and armed for face unlock")
         armed = max(chosen, key=lambda a: a.locked_at)
-        refusal = self.trigger(armed.path, "unlock request", outcome)
+        refusal = self.trigger(armed.path, "unlock request", outcome, caller)
         if refusal == "the camera is busy":
             raise Busy(refusal)
         if refusal is not None:

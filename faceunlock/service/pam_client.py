@@ -1,51 +1,98 @@
 """faceunlock-pam: the PAM client that pam_exec.so runs. Exit status 0 only on a verified match.
 
-It refuses remote logins (a non-local PAM_RHOST, SSH), then asks the warm
-daemon to Verify PAM_USER over the system bus. It never hangs: the call does
-not start the daemon on demand, so a stopped daemon is an immediate error,
-and a hard alarm kills the process if anything else stalls. It imports only
-the standard library and Gio: no torch, numpy or OpenCV.
+Run it as ``python -I -m faceunlock.service.pam_client`` (``faceunlock install``
+writes that line), so that no ``PYTHON*`` variable of the PAM environment can
+load code into it; GLib's own variables are dropped before gi loads.
+
+Before it asks the warm daemon to Verify PAM_USER over the system bus, it
+refuses (exit 2, no scan):
+- anything but the auth phase, a PAM service not in ``[pam] services``, a
+  remote PAM_RHOST (only empty, ``localhost``, a loopback address or an X
+  display ``:N[.M]`` are local), SSH variables;
+- a request not proven to come from a local session of PAM_USER at a seat
+  (faceunlock.service.local_session, asked of logind);
+- a requesting user (PAM_RUSER, else the real uid) other than PAM_USER, as in
+  ``su bob`` typed by alice, unless ``[pam] other_user = true``.
+
+It never hangs: the call does not start the daemon on demand, an alarm
+(unblocked first, since PAM applications may block it) and a watchdog thread
+both end the process, and the config must be a trusted file
+(faceunlock.config.check_trusted). It imports only the standard library, Gio
+and faceunlock's config: no torch, numpy or OpenCV.
 
 The bus address comes from ``--bus-address`` (root-owned PAM configuration)
-or is the standard system bus socket, never from the environment, which
-PAM modules may let users influence.
+or is the standard system bus socket, never from the environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import pwd
+import re
 import signal
 import sys
+import threading
 
 from faceunlock.service.names import BUS_NAME, INTERFACE, OBJECT_PATH, SYSTEM_BUS_ADDRESS
 
 EXIT_MATCH, EXIT_NO_MATCH, EXIT_REFUSED, EXIT_UNAVAILABLE = 0, 1, 2, 3
 SLACK_S = 3.0
-LOCAL_HOSTS = {"", "localhost", "localhost.localdomain", "::1", "::ffff:127.0.0.1"}
+X_DISPLAY_RE = re.compile(r"^:[0-9]+(\.[0-9]+)?$")
 SSH_VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
 
 
 def is_local(rhost: str) -> bool:
-    """PAM_RHOST names this machine: empty, localhost, a loopback address, or an X display (":0")."""
-    rhost = rhost.strip().lower()
-    return rhost in LOCAL_HOSTS or rhost.startswith("127.") or rhost.startswith(":")
+    """PAM_RHOST names this machine: empty, localhost, a loopback address, or an X display ":N[.M]"."""
+    if rhost in ("", "localhost") or X_DISPLAY_RE.fullmatch(rhost):
+        return True
+    try:
+        address = ipaddress.ip_address(rhost)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def refusal(env: dict[str, str]) -> str | None:
-    """Why this PAM conversation must not use face unlock, or None."""
+def refusal(env: dict[str, str], services: tuple[str, ...] | None = None) -> str | None:
+    """Why this PAM conversation must not use face unlock (from its items alone), or None."""
     if env.get("PAM_TYPE", "auth") != "auth":
         return f"only the auth phase is supported, not {env.get('PAM_TYPE')!r}"
     if not env.get("PAM_USER"):
         return "PAM_USER is not set"
+    service = env.get("PAM_SERVICE", "")
+    if services is not None and service not in services:
+        return f"PAM service {service!r} is not in [pam] services"
     rhost = env.get("PAM_RHOST", "")
     if not is_local(rhost):
         return f"remote login from {rhost!r}"
-    if env.get("PAM_SERVICE", "") in ("sshd", "ssh"):
+    if service in ("sshd", "ssh"):
         return "SSH login"
     if env.get("PAM_TTY", "") == "ssh" or any(env.get(v) for v in SSH_VARIABLES):
         return "SSH session"
     return None
+
+
+def requester(env: dict[str, str]) -> str | None:
+    """Who asks: PAM_RUSER, else the real uid's name; None for a system service (root, no PAM_RUSER)."""
+    ruser = env.get("PAM_RUSER", "")
+    if ruser:
+        return ruser
+    uid = os.getuid()
+    if uid == 0:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def uid_of(user: str) -> int | None:
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return None
 
 
 def say(text: str) -> None:
@@ -57,26 +104,40 @@ def complain(text: str) -> None:
     print(f"faceunlock-pam: {text}", file=sys.stderr, flush=True)
 
 
-def verify(address: str, user: str, timeout: float) -> tuple[str, str]:
+def connect(address: str):
+    from gi.repository import Gio
+
+    flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
+    return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
+
+
+def not_local(conn, env: dict[str, str], any_user: bool) -> str | None:
+    """Why the request is not proven to come from PAM_USER at the machine (asks logind), or None."""
+    from faceunlock.service.local_session import Logind, LogindError
+    from faceunlock.service.local_session import refusal as session_refusal
+
+    user, tty = env["PAM_USER"], env.get("PAM_TTY", "")
+    try:
+        return session_refusal(Logind(conn), os.getppid(), user, uid_of(user), tty, any_user)
+    except LogindError as exc:
+        return f"cannot prove a local session: {exc}"
+
+
+def verify(conn, user: str, timeout: float) -> tuple[str, str]:
     """Ask the daemon; returns (decision, reason). Raises GLib.Error when it cannot be asked."""
     from gi.repository import Gio, GLib
 
-    flags = Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION
-    conn = Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
-    try:
-        reply = conn.call_sync(
-            BUS_NAME,
-            OBJECT_PATH,
-            INTERFACE,
-            "Verify",
-            GLib.Variant("(su)", (user, int(timeout * 1000))),
-            GLib.VariantType("(ssa{sv})"),
-            Gio.DBusCallFlags.NO_AUTO_START,
-            int((timeout + SLACK_S) * 1000),
-            None,
-        )
-    finally:
-        conn.close_sync(None)
+    reply = conn.call_sync(
+        BUS_NAME,
+        OBJECT_PATH,
+        INTERFACE,
+        "Verify",
+        GLib.Variant("(su)", (user, int(timeout * 1000))),
+        GLib.VariantType("(ssa{sv})"),
+        Gio.DBusCallFlags.NO_AUTO_START,
+        int((timeout + SLACK_S) * 1000),
+        None,
+    )
     decision, reason, _details = reply.unpack()
     return decision, reason
 
@@ -84,6 +145,7 @@ def verify(address: str, user: str, timeout: float) -> tuple[str, str]:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="faceunlock-pam", description="PAM client for pam_exec.so")
     p.add_argument("--bus-address", default=SYSTEM_BUS_ADDRESS, help="D-Bus address of the system bus")
+    p.add_argument("--config", help="config file (default /etc/faceunlock/config.toml); must be trusted")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds the scan may take (default 5)")
     p.add_argument("--quiet", action="store_true", help="print nothing for the PAM conversation")
     args = p.parse_args(argv)
@@ -92,12 +154,48 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+def arm_deadline(seconds: float) -> None:
+    """End the process after seconds, however it is stuck: an alarm, and a thread in case it is blocked."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.setitimer(signal.ITIMER_REAL, args.timeout + 2 * SLACK_S)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def expire() -> None:
+        complain(f"gave up after {seconds:g} s")
+        os._exit(EXIT_UNAVAILABLE)
+
+    watchdog = threading.Timer(seconds + 0.5, expire)
+    watchdog.daemon = True
+    watchdog.start()
+
+
+def checked(env: dict[str, str], pam) -> str | None:
+    """The refusals that need no bus (pam: the [pam] config section), or None."""
+    why = refusal(env, pam.services)
+    if why:
+        return why
+    asker = requester(env)
+    if asker is not None and asker != env["PAM_USER"] and not pam.other_user:
+        return f"{asker} may not authenticate as {env['PAM_USER']} by face ([pam] other_user)"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from faceunlock.service.isolate import scrub_environment
+
+    scrub_environment()
+    args = parse(argv)
+    arm_deadline(args.timeout + 2 * SLACK_S)
     env = dict(os.environ)
-    why = refusal(env)
+    from faceunlock import config as config_mod
+    from faceunlock.errors import ConfigError
+
+    try:
+        pam = config_mod.load(args.config, trusted=True).pam
+    except ConfigError as exc:
+        complain(f"face unlock is off: {exc}")
+        return EXIT_UNAVAILABLE
+    why = checked(env, pam)
     if why:
         complain(f"face unlock refused: {why}")
         return EXIT_REFUSED
@@ -105,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
 
     user = env["PAM_USER"]
     try:
-        decision, reason = verify(args.bus_address, user, args.timeout)
+        conn = connect(args.bus_address)
+        try:
+            why = not_local(conn, env, pam.other_user)
+            if why:
+                complain(f"face unlock refused: {why}")
+                return EXIT_REFUSED
+            decision, reason = verify(conn, user, args.timeout)
+        finally:
+            conn.close_sync(None)
     except GLib.Error as exc:
         complain(f"the daemon cannot be asked: {exc.message}")
         return EXIT_UNAVAILABLE

@@ -3,7 +3,10 @@
 submit() is called on the main loop's thread and never blocks: when one job is
 running and ``waiting`` more are queued, it refuses (the caller answers Busy).
 Each job's start and result are handed back to the main loop with
-GLib.idle_add, so all service state is touched by one thread only.
+GLib.idle_add, so all service state is touched by one thread only. A job
+carries its deadline, so the main loop can tell a job that overran it (a
+camera stuck in a driver call) from one that is merely slow: the systemd
+watchdog is fed only while no job is stuck.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +33,8 @@ class Job:
     run: Callable[[], Any]
     done: Callable[[Any, BaseException | None], None]
     started: Callable[[], None] | None = None
+    deadline: float | None = None
+    """time.monotonic() by which run() must have returned."""
 
 
 class Worker:
@@ -36,6 +42,7 @@ class Worker:
         self.capacity = 1 + waiting
         self.pending = 0
         self.on_state = on_state
+        self.current: Job | None = None
         self.jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self.loop, name="faceunlock-camera", daemon=True)
         self.thread.start()
@@ -51,13 +58,20 @@ class Worker:
     def loop(self) -> None:
         while True:
             job = self.jobs.get()
+            self.current = job
             GLib.idle_add(self.begin, job)
             result, error = None, None
             try:
                 result = job.run()
             except BaseException as exc:  # noqa: BLE001  (handed to the main loop, which answers)
                 error = exc
+            self.current = None
             GLib.idle_add(self.finish, job, result, error)
+
+    def stuck(self, grace: float) -> bool:
+        """The running job is more than grace seconds past its deadline."""
+        job = self.current
+        return job is not None and job.deadline is not None and time.monotonic() > job.deadline + grace
 
     def begin(self, job: Job) -> bool:
         with logged(job, "start"):
