@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import time
 
@@ -287,6 +288,16 @@ def warm_up(pipeline) -> None:
     pipeline.embedder.embed(np.full((150, 150, 3), 128, np.uint8))
 
 
+def without_nnpack_if_blind() -> None:
+    """Under the unit's ProcSubset=pid, /proc/cpuinfo is hidden: NNPACK cannot start and torch logs a
+    warning for every convolution (thousands of journal lines per scan). NNPACK is then switched off;
+    torch's other CPU kernels do the work."""
+    if not os.access("/proc/cpuinfo", os.R_OK):
+        import torch
+
+        torch.backends.nnpack.set_flags(False)
+
+
 def serve(cfg: Config) -> int:
     """Load the model, take the bus name, watch logind, and serve until SIGTERM or SIGINT."""
     import pydbus
@@ -298,6 +309,7 @@ def serve(cfg: Config) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="faceunlock: %(message)s")
     started = time.monotonic()
+    without_nnpack_if_blind()
     card = load_card()
     store = runtime.open_store(cfg, card)
     pipeline = runtime.load_pipeline(cfg, card, cfg.daemon.threads)

@@ -138,8 +138,20 @@ def booted(run_sh: Path, frames: Path):
         yield rig
 
 
+def open_up_ancestors(rig: Rig, path: Path) -> None:
+    """Inside the container only: the folders above the checkout traversable by all and root's alone.
+
+    `faceunlock install` refuses code that a non-root user could change or that the daemon's user
+    could not read; a clone in /root (mode 0700) would be refused. The container's root is a
+    copy-on-write view, so this changes nothing on the host."""
+    for folder in reversed(path.parents):
+        rig.sb.run(["chmod", "go-w,a+x", str(folder)])
+
+
 def install_faceunlock(rig: Rig) -> None:
     """`faceunlock install` from this checkout's environment, the test config, daemon up, two enrolments."""
+    open_up_ancestors(rig, ROOT)
+    open_up_ancestors(rig, VENV_BIN)
     rig.sb.run([str(VENV_BIN / "faceunlock"), "install"], timeout=300)
     rig.write_config()
     rig.point_camera("live-a")

@@ -76,7 +76,7 @@ def test_pam_auth_update_puts_the_face_before_pam_unix(rig):
     lines = [
         x for x in rig.sb.path("/etc/pam.d/common-auth").read_text().splitlines() if x.startswith("auth")
     ]
-    face = [i for i, x in enumerate(lines) if "faceunlock-pam" in x]
+    face = [i for i, x in enumerate(lines) if "faceunlock" in x]
     unix = [i for i, x in enumerate(lines) if "pam_unix.so" in x]
     print("\n".join(lines))
     assert len(face) == 1 and unix and face[0] < unix[0]
