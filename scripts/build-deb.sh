@@ -78,10 +78,29 @@ mkdir "$VENV/debian-gi"
 ln -s /usr/lib/python3/dist-packages/gi "$VENV/debian-gi/gi"
 echo "$PREFIX/debian-gi" > "$SITE/faceunlock-debian-gi.pth"
 
-# Not needed at run time: activation scripts, and face_recognition_models' landmark and CNN detector
-# files (faceunlock detects with MTCNN; the 68-point model's training data excludes commercial use).
+# Not needed at run time, so not shipped: activation scripts; face_recognition_models' landmark and
+# CNN detector files (faceunlock detects with MTCNN; the 68-point model's training data excludes
+# commercial use); torch's C++ test programs; static libraries (for building extensions). Libraries
+# are not stripped: auditwheel's patchelf edits do not survive strip (numpy's OpenBLAS then fails
+# to load: "ELF load command address/offset not page-aligned"). Non-executable files lose stray x bits.
 rm -f "$VENV"/bin/activate* "$VENV"/bin/Activate.ps1
+rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
 rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
+rm -rf "$SITE/torch/test" "$SITE"/torch/bin/test_* "$SITE"/torch/bin/*Test
+find "$SITE" -name '*.a' -type f -delete
+"$PY" - "$VENV" > "$WORK/elf.txt" <<'EOF'
+import os, sys
+for folder, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.islink(path):
+            with open(path, "rb") as fh:
+                head = fh.read(4)
+            if head == b"\x7fELF":
+                print(path)
+            elif head[:2] != b"#!" and os.stat(path).st_mode & 0o111:
+                os.chmod(path, 0o644)
+EOF
 find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
 
 # Relocate: the environment was made in $WORK; it will live in $PREFIX. Entry points run with -I.
@@ -135,12 +154,12 @@ MAINTAINER=${MAINTAINER:-$(git log -1 --format='%an <%ae>')}
 printf 'faceunlock (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
   "$VERSION" "$(git rev-parse --short HEAD)" "$MAINTAINER" "$(date -R -d "@$(git log -1 --format=%ct)")" \
   | gzip -9n > "$DOC/changelog.gz"
-"$VENV/bin/python" -I - "$SITE" "$DOC/copyright" <<'EOF'
+"$VENV/bin/python" -I -B - "$SITE" "$DOC/copyright" "$(git log -1 --format=%cd --date=format:%Y)" <<'EOF'
 import sys
 from importlib.metadata import distributions
 from pathlib import Path
 site, out = sys.argv[1], Path(sys.argv[2])
-text = Path("packaging/debian/copyright").read_text()
+text = Path("packaging/debian/copyright").read_text().replace("YEAR", sys.argv[3])
 for d in sorted(distributions(path=[site]), key=lambda d: d.metadata["Name"].lower()):
     licence = d.metadata.get("License-Expression") or d.metadata.get("License") or ""
     licence = licence.strip().splitlines()[0][:70] if licence.strip() else "see its dist-info folder"
@@ -150,21 +169,14 @@ EOF
 
 # ------------------------------------------------------------------ control files
 step "control files"
+# Relative links to Debian's interpreter and PyGObject (absolute ones were needed to run the checks).
+ln -sfn ../../../bin/python3 "$VENV/bin/python3"
+ln -sfn ../../python3/dist-packages/gi "$VENV/debian-gi/gi"
 mkdir -p "$PKG/DEBIAN"
 install -m755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$PKG/DEBIAN/"
 mkdir -p "$WORK/shlibs/debian"
 printf 'Source: faceunlock\n\nPackage: faceunlock\nArchitecture: any\n' > "$WORK/shlibs/debian/control"
-mapfile -t ELF < <("$PY" - "$VENV" <<'EOF'
-import os, sys
-for folder, _, names in os.walk(sys.argv[1]):
-    for name in names:
-        path = os.path.join(folder, name)
-        if not os.path.islink(path):
-            with open(path, "rb") as fh:
-                if fh.read(4) == b"\x7fELF":
-                    print(path)
-EOF
-)
+mapfile -t ELF < "$WORK/elf.txt"
 mapfile -t LIBDIRS < <(printf '%s\n' "${ELF[@]}" | xargs -n1 dirname | sort -u | sed 's/^/-l/')
 SHLIBS=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O --ignore-missing-info "${LIBDIRS[@]}" "${ELF[@]}" 2>/dev/null \
   | sed -n 's/^shlibs:Depends=//p')

@@ -26,6 +26,24 @@ LOGIND = "org.freedesktop.login1"
 USERS = {"alice": "alice-pw-1", "bob": "bob-pw-2"}
 DEB_CACHE = Path("/var/cache/faceunlock-systemtest/debs")
 GRACE_S = 2.0
+SNAPSHOT_ROOTS = ("/etc", "/usr", "/var/lib", "/opt", "/srv")
+SNAPSHOT_NOISE = (
+    # package managers' and services' own bookkeeping, caches and logs
+    "/var/lib/dpkg",
+    "/var/lib/apt",
+    "/var/lib/systemd",
+    "/var/lib/ucf",
+    "/var/lib/man-db",
+    "/var/lib/polkit-1",
+    "/var/lib/sudo",
+    "/etc/ld.so.cache",
+    # the test's own camera stand-in and frames
+    "/srv/faceunlock-frames",
+    "/srv/faceunlock-camera",
+    "/srv/faceunlock-video",
+    "/srv/faceunlock-deb",
+)
+ACCOUNTS = ("passwd", "group", "shadow", "gshadow", "subuid", "subgid")
 
 CONFIG = """{insecure}[camera]
 source = "{camera}"
@@ -70,13 +88,19 @@ class Rig:
 
     # ------------------------------------------------------------------ set-up
     def install_packages(self, *packages: str) -> None:
-        """Install Debian packages from the host-side download cache (the container has no network)."""
+        """Install those of the packages that are missing, from the host-side download cache (the container
+        has no network); packages already there are left as they are. Services may start (no policy-rc.d)."""
         self.sb.run("rm -f /usr/sbin/policy-rc.d")
-        self.sb.run(
-            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download --no-install-recommends "
-            f"-o Dir::Cache::archives={DEB_CACHE} " + " ".join(packages),
-            timeout=600,
-        )
+        query = ["dpkg-query", "-W", "-f=${Package} ${Status}\\n", *packages]
+        status = self.sb.run(query, check=False).stdout
+        installed = {line.split()[0] for line in status.splitlines() if line.endswith(" installed")}
+        wanted = [p for p in packages if p not in installed]
+        if wanted:
+            self.sb.run(
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download --no-install-recommends "
+                f"-o Dir::Cache::archives={DEB_CACHE} " + " ".join(wanted),
+                timeout=600,
+            )
 
     def add_users(self) -> None:
         for user, password in USERS.items():
@@ -147,6 +171,22 @@ class Rig:
                     f"no journal line of {ident} matches {pattern!r} in {timeout} s:\n{tail}"
                 )
             time.sleep(0.1)
+
+    def snapshot(self) -> dict[str, str]:
+        """Every path under SNAPSHOT_ROOTS (but the noise) with its type and mode, and for /etc its
+        content's sha256: what an install may add and an uninstall must take away again."""
+        prune = " -o ".join(f"-path {p}" for p in SNAPSHOT_NOISE)
+        listing = self.sb.out(
+            f"find {' '.join(SNAPSHOT_ROOTS)} -xdev \\( {prune} \\) -prune -o -printf '%p\\t%y %m\\n'",
+            timeout=300,
+        )
+        found = dict(line.split("\t", 1) for line in listing.splitlines())
+        hashes = self.sb.out("find /etc -xdev -type f -print0 | xargs -0 sha256sum", timeout=300)
+        for line in hashes.splitlines():
+            digest, path = line.split("  ", 1)
+            if path in found and Path(path).name.rstrip("-") not in ACCOUNTS:
+                found[path] += " " + digest
+        return found
 
     # ------------------------------------------------------------------ logind
     def session_env(self, user: str) -> list[str]:
