@@ -10,7 +10,18 @@ import sys
 from faceunlock import __version__
 from faceunlock.errors import describe
 
-COMMANDS = ("enroll", "verify", "manage", "evaluate", "train", "bench", "daemon", "unlock_now", "install")
+COMMANDS = (
+    "enroll",
+    "verify",
+    "manage",
+    "evaluate",
+    "train",
+    "bench",
+    "daemon",
+    "unlock_now",
+    "install",
+    "doctor",
+)
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
 
 

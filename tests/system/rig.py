@@ -140,6 +140,11 @@ class Rig:
         decision, reason, details = data
         return decision, reason, {k: v["data"] for k, v in details.items()}
 
+    def doctor(self, command: str) -> tuple[int, dict]:
+        """`faceunlock doctor --json` as root in the container: its exit status and its report."""
+        result = self.sb.run(f"{command} doctor --json --frames 10", check=False, timeout=120)
+        return result.returncode, json.loads(result.stdout)
+
     def enrol(self, user: str, folder: str) -> int:
         self.point_camera(folder)
         return json.loads(self.call("Enroll", "ssu", user, "default", 0).stdout)["data"][0]

@@ -16,7 +16,7 @@ import re
 import time
 
 import pytest
-from conftest import booted, install_faceunlock
+from conftest import VENV_BIN, booted, install_faceunlock
 from rig import USERS
 
 STACKS = ("sudo", "su", "login")
@@ -81,6 +81,15 @@ def test_pam_auth_update_puts_the_face_before_pam_unix(rig):
     print("\n".join(lines))
     assert len(face) == 1 and unix and face[0] < unix[0]
     assert re.search(r"\[success=\d+ default=ignore\]\s+pam_exec\.so", lines[face[0]]), lines[face[0]]
+
+
+def test_doctor_sees_the_stacks(rig):
+    _, report = rig.doctor(str(VENV_BIN / "faceunlock"))
+    pam = {f["status"]: f["message"] for f in report["findings"] if f["check"] == "pam"}
+    print(pam)
+    for service in ("sudo (line 1", "su (line 2", "login (line 3", "sshd (line 1"):
+        assert service in pam["ok"], pam
+    assert "problem" not in pam
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -143,3 +143,22 @@ def test_security_exposure_is_below_fprintd(rig):
     fprintd = exposure(rig, "fprintd.service")
     print(f"systemd-analyze security: {UNIT} {ours}, fprintd.service (Debian's fprintd) {fprintd}")
     assert ours < fprintd
+
+
+def test_doctor_on_the_running_system(rig):
+    ensure_running(rig)
+    code, report = rig.doctor(str(VENV_BIN / "faceunlock"))
+    found = {(f["check"], f["status"]): f["message"] for f in report["findings"]}
+    print("\n".join(f"{f['status']:>7} {f['check']:<10} {f['message']}" for f in report["findings"]))
+    assert code == 1 and report["problems"] == 1, report
+    assert "insecure = true" in found[("config", "problem")]
+    assert "belongs to root alone" in found[("config", "ok")]
+    assert found[("daemon", "ok")].startswith(
+        f"running: version {rig.prop('Version')}, model {rig.prop('Model')}"
+    )
+    assert ("camera", "info") in found and "frames usable, colour" in found[("camera", "ok")]
+    enrolled = [
+        f["message"] for f in report["findings"] if f["check"] == "enrolments" and f["status"] == "ok"
+    ]
+    assert enrolled == [f"{u}: 1 enrolment(s), model fingerprint matches" for u in ("alice", "bob")]
+    assert "in no PAM service" in found[("pam", "info")]
