@@ -15,9 +15,9 @@ import numpy as np
 
 from faceunlock.camera import open_source
 from faceunlock.config import Config
+from faceunlock.evaluation.pad import analyse_frames, rates
 from faceunlock.model import load_card
-from faceunlock.pipeline import Pipeline
-from faceunlock.training.pad import analyse_frames, rates
+from faceunlock.runtime import load_pipeline
 
 FPS = 30
 
@@ -35,7 +35,7 @@ def main() -> None:
 
         cfg = config.replace(cfg, "liveness", enabled=False)
     card = load_card()
-    pipeline = Pipeline(cfg, card, threads=2)
+    pipeline = load_pipeline(cfg, card, threads=2)
     video = Path(args.data) / "video"
     live = list(open_source(str(video / "live-person-a.webm")).frames())
     enrol = [r.embedding for r in analyse_frames(pipeline, live[: 2 * FPS]) if r.embedding is not None]

@@ -25,10 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from faceunlock.testing.service import GRACE_S, VENV_BIN, Bus, frame_folders, running_service, wait_for
 
-from service_harness import GRACE_S, VENV_BIN, Bus, frame_folders, running_service, wait_for  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CLIENT = str(VENV_BIN / "faceunlock-pam")
 TIME = "/usr/bin/time"  # GNU time (Debian package "time")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
-    """Replace path with data so that readers see either the old or the new file, never a mix.
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: int = 0o600, owner: tuple[int, int] | None = None) -> Iterator[BinaryIO]:
+    """A binary file to write that replaces path when the block ends; on an error path is untouched.
 
+    Readers see either the old or the new file, never a mix, even after a crash.
     owner (uid, gid): hand the file to that account before it appears (root writing for a service user).
     """
     path = Path(path)
@@ -19,7 +24,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, i
         if owner is not None:
             os.fchown(fd, *owner)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -32,3 +37,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, i
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+    """Replace path with data atomically (see atomic_file)."""
+    with atomic_file(path, mode, owner) as fh:
+        fh.write(data)

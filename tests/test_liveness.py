@@ -10,9 +10,9 @@ import pytest
 
 from faceunlock.camera import open_source
 from faceunlock.config import Config, replace
+from faceunlock.evaluation.pad import accepted_windows, analyse_frames
 from faceunlock.model import load_card
 from faceunlock.pipeline import Pipeline
-from faceunlock.training.pad import accepted_windows, analyse_frames
 
 FPS = 30
 

@@ -1,6 +1,6 @@
 """Automatic unlock through logind, end to end on a private system bus.
 
-logind cannot run here (no systemd as PID 1), so tests/logind_standin.py plays
+logind cannot run here (no systemd as PID 1), so faceunlock/testing/logind_standin.py plays
 org.freedesktop.login1 on the test bus: sessions with LockedHint and IdleHint,
 Lock/Unlock signals, PrepareForSleep, and an Unlock() method whose calls it
 records. The daemon under test is the real one, with its real logind watcher,

@@ -11,7 +11,8 @@ from faceunlock.cli import main
 from faceunlock.training import train as train_mod
 from faceunlock.training.data import Augment, ChipDataset, FaceChips, PKSampler
 from faceunlock.training.losses import BatchHardTripletLoss
-from faceunlock.training.train import TrainConfig, freeze, initial_model, normalise, train
+from faceunlock.training.train import TrainConfig, freeze, initial_model, train
+from faceunlock.vision.embed import network_input
 
 
 @pytest.fixture(autouse=True)
@@ -92,10 +93,10 @@ def test_dataset_items_and_normalisation():
     fc = synthetic_chips(2, 2)
     ds = ChipDataset(fc.chips, fc.labels)
     x, y = ds[(3, 0)]
-    assert x.shape == (3, 150, 150) and x.dtype == torch.uint8 and y == 1
-    assert torch.equal(x.permute(1, 2, 0), torch.from_numpy(fc.chips[3]))
-    z = normalise(x[None], torch.tensor([10.0, 20.0, 30.0]))
-    assert torch.allclose(z[0, 1], (x[1].float() - 20) / 256)
+    assert x.shape == (150, 150, 3) and x.dtype == torch.uint8 and y == 1
+    assert torch.equal(x, torch.from_numpy(fc.chips[3]))
+    z = network_input(x[None].numpy(), np.array([10.0, 20.0, 30.0], np.float32))
+    assert torch.allclose(z[0, 1], (x[..., 1].float() - 20) / 256)
 
 
 def test_freeze_counts_trainable_parameters():
@@ -115,7 +116,7 @@ def test_loss_decreases_on_a_fixed_batch():
     freeze(model, 12)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     loss_fn = BatchHardTripletLoss(0.2)
-    x = normalise(torch.from_numpy(fc.chips).permute(0, 3, 1, 2), model.means)
+    x = network_input(fc.chips, model.means.numpy())
     y = torch.from_numpy(fc.labels)
     losses = []
     for _ in range(3):

@@ -87,13 +87,12 @@ def report(result: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from faceunlock.training.evaluation import evaluate_folder, evaluate_lfw, write_plots
+    from faceunlock.evaluation.folders import evaluate_folder
+    from faceunlock.evaluation.lfw import evaluate_lfw
+    from faceunlock.evaluation.plots import write_plots
     from faceunlock.vision.detect import Detector
     from faceunlock.vision.embed import Embedder
 
-    torch.set_num_threads(args.threads)
     root = Path(args.root)
     if not root.is_dir():
         raise ValueError(f"dataset root is not a folder: {root}")

@@ -60,12 +60,11 @@ def default_pairs(given: str | None, root: Path, name: str) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from faceunlock.training.train import PairValidator, TrainConfig, train
     from faceunlock.vision.detect import Detector
+    from faceunlock.vision.threads import set_threads
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if not Path(args.data).is_dir():
         raise ValueError(f"--data is not a folder: {args.data}")
     cfg = TrainConfig(

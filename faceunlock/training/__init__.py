@@ -1,1 +1,1 @@
-"""Triplet-loss training and evaluation: LFW protocol, metrics, face sets."""
+"""Triplet-loss training: losses, training data (chips, augmentation, the PxK sampler), the loop."""

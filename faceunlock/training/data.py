@@ -1,7 +1,7 @@
 """Training data: aligned chips made by the project's own pipeline, augmentation, and a P×K sampler.
 
 Chips come from the same detect → align steps as enrolment and evaluation: landmarks from
-:func:`faceunlock.training.faceset.detect_all` (cached on disk, so detection runs once), then
+:func:`faceunlock.evaluation.faceset.detect_all` (cached on disk, so detection runs once), then
 :func:`faceunlock.vision.align.align`. The chips themselves are cached too, as one uint8 ``.npy``
 per (detector settings, template, image list), so a second run starts in seconds.
 """
@@ -20,8 +20,10 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
+from faceunlock.atomic import atomic_file, atomic_write
 from faceunlock.camera import read_image
-from faceunlock.training.faceset import cache_key, detect_all
+from faceunlock.evaluation.faceset import CACHE_MODE, cache_key, detect_all
+from faceunlock.evaluation.folders import identity_images
 from faceunlock.vision.align import CHIP_SIZE, TEMPLATE, align
 
 
@@ -54,10 +56,10 @@ def chips_for(
         chips[i] = align(read_image(Path(root) / names[i]), marks.points[i])
     if chip_file is not None:
         chip_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = chip_file.with_suffix(".tmp.npy")
-        np.save(tmp, chips)
-        tmp.replace(chip_file)
-        meta_file.write_text(json.dumps({"names": names, "detected": marks.detected.tolist()}))
+        with atomic_file(chip_file, CACHE_MODE) as fh:
+            np.save(fh, chips)
+        meta = {"names": names, "detected": marks.detected.tolist()}
+        atomic_write(meta_file, json.dumps(meta).encode(), CACHE_MODE)
     return chips, marks.detected.copy()
 
 
@@ -86,8 +88,6 @@ def load_identity_chips(
 
     Images without a face are dropped, then identities left with fewer than ``min_images``.
     """
-    from faceunlock.training.evaluation import identity_images
-
     names = identity_images(Path(root))
     chips, detected = chips_for(root, names, detector, "largest", cache_dir, progress)
     ids = np.array([n.split("/")[0] for n in names])
@@ -153,8 +153,8 @@ class Augment:
 
 
 class ChipDataset(Dataset):
-    """Items are (uint8 (3, 150, 150) tensor, label). Augmentation is seeded per (seed, epoch, index, draw)
-    so that a run and its resumption see the same pixels."""
+    """Items are (uint8 (150, 150, 3) RGB chip tensor, label). Augmentation is seeded per
+    (seed, epoch, index, draw) so that a run and its resumption see the same pixels."""
 
     def __init__(self, chips: np.ndarray, labels: np.ndarray, augment: Augment | None = None, seed: int = 0):
         if len(chips) != len(labels):
@@ -173,7 +173,7 @@ class ChipDataset(Dataset):
         chip = self.chips[index]
         if self.augment is not None:
             chip = self.augment(chip, np.random.default_rng([self.seed, self.epoch, index, draw]))
-        return torch.from_numpy(np.ascontiguousarray(chip)).permute(2, 0, 1), int(self.labels[index])
+        return torch.from_numpy(np.ascontiguousarray(chip)), int(self.labels[index])
 
 
 class PKSampler(Sampler[list]):

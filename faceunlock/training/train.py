@@ -30,19 +30,24 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from faceunlock.atomic import atomic_file
+from faceunlock.evaluation.lfw import accuracy, best_threshold, pair_distances, parse_pairs
+from faceunlock.evaluation.metrics import as_sorted, roc_auc
 from faceunlock.training.data import Augment, ChipDataset, PKSampler, chips_for, load_identity_chips
-from faceunlock.training.lfw import best_threshold, parse_pairs
 from faceunlock.training.losses import LOSSES
-from faceunlock.vision.embed import FaceResNet, load_face_resnet, save_state
+from faceunlock.vision.embed import FaceResNet, embed_chips, load_face_resnet, network_input, save_state
+from faceunlock.vision.threads import set_threads
 
 DLIB_MEANS = (122.782, 117.001, 104.298)
 """dlib's per-channel RGB means, for a network trained from scratch."""
+
+VAL_BATCH = 64
+"""Chips per forward pass in validation."""
 
 RESUME_KEYS = ("init", "loss", "p", "k", "margin", "squared", "soft_margin", "freeze", "seed", "augment")
 """Settings a resumed run must share with the run that wrote the checkpoint."""
@@ -131,30 +136,6 @@ def initial_model(init: str, seed: int) -> FaceResNet:
     raise ValueError(f"--init must be port, scratch or a weights file, got {init!r}")
 
 
-def normalise(chips: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) RGB -> the network's input, (pixel - mean) / 256, channels-last."""
-    x = (chips.float() - means.view(1, 3, 1, 1)) / 256.0
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def embed_chips(
-    model: FaceResNet, chips: np.ndarray, device: torch.device, flip: bool = False, batch: int = 64
-) -> np.ndarray:
-    """(N, 150, 150, 3) uint8 chips -> (N, 128) float32, as Embedder does (optionally flip-averaged)."""
-    model.eval()
-    out = np.empty((len(chips), 128), np.float32)
-    means = model.means.to(device)
-    for start in range(0, len(chips), batch):
-        x = torch.from_numpy(np.ascontiguousarray(chips[start : start + batch])).to(device)
-        x = normalise(x.permute(0, 3, 1, 2), means)
-        d = model(x)
-        if flip:
-            d = (d + model(x.flip(3))) / 2
-        out[start : start + len(x)] = d.float().cpu().numpy()
-    return out
-
-
 class PairValidator:
     """LFW-style pair accuracy of a model: threshold chosen on one pairs file, accuracy on another.
 
@@ -179,29 +160,22 @@ class PairValidator:
         self.chips, _ = chips_for(Path(root), names, detector, "central", cache_dir, progress)
         self.flip = flip
 
-    def _distances(self, emb: np.ndarray, pairs) -> tuple[np.ndarray, np.ndarray]:
-        a = np.array([self.index[p.a] for p in pairs])
-        b = np.array([self.index[p.b] for p in pairs])
-        return np.linalg.norm(emb[a] - emb[b], axis=1), np.array([p.same for p in pairs])
-
     def __call__(self, model: FaceResNet, device: torch.device) -> dict:
-        from faceunlock.training.metrics import as_sorted, roc_auc
-
         started = time.perf_counter()
-        emb = embed_chips(model, self.chips, device, self.flip)
-        d, same = self._distances(emb, self.test)
+        model.eval()
+        emb = embed_chips(model, self.chips, self.flip, VAL_BATCH, device)
+        d, same = pair_distances(emb, self.index, self.test)
         t_best = best_threshold(d, same)
         result = {
-            "accuracy_best_threshold": float(np.mean((d < t_best) == same)),
+            "accuracy_best_threshold": accuracy(d, same, t_best),
             "auc": roc_auc(as_sorted(d[same]), as_sorted(d[~same])),
             "mean_genuine": float(d[same].mean()),
             "mean_impostor": float(d[~same].mean()),
             "images": len(self.chips),
         }
         if self.train:
-            dt, st = self._distances(emb, self.train)
-            t = best_threshold(dt, st)
-            result.update(accuracy=float(np.mean((d < t) == same)), threshold=t)
+            t = best_threshold(*pair_distances(emb, self.index, self.train))
+            result.update(accuracy=accuracy(d, same, t), threshold=t)
         else:
             result.update(accuracy=result["accuracy_best_threshold"], threshold=t_best)
         result["seconds"] = round(time.perf_counter() - started, 1)
@@ -243,9 +217,8 @@ def _dist_info() -> tuple[int, int, int]:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_file(path, 0o644) as fh:
+        torch.save(obj, fh)
 
 
 def _log(path: Path, record: dict) -> None:
@@ -269,7 +242,7 @@ def train(cfg: TrainConfig, validator: PairValidator | None = None, data=None) -
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+        set_threads(cfg.threads)
     main_rank = rank == 0
     paths = cfg.paths()
     paths["out"].parent.mkdir(parents=True, exist_ok=True)
@@ -373,11 +346,12 @@ def train(cfg: TrainConfig, validator: PairValidator | None = None, data=None) -
         )
         step = step0
         tick = time.perf_counter()
+        means = model.means.cpu().numpy()
         for chips, labels in bar:
             lr = learning_rate(cfg, epoch * steps_per_epoch + step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x = normalise(chips.to(device), model.means)
+            x = network_input(chips.numpy(), means, device)
             loss = loss_fn(net(x), labels.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

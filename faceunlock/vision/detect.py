@@ -29,6 +29,7 @@ from torch import Tensor
 
 from .mtcnn_nets import MTCNNNets, load_mtcnn_nets
 from .nms import batched_nms
+from .threads import set_threads
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ class Detector:
         there, and faces whose box is smaller (MTCNN finds some) are dropped from the result.
     thresholds: score thresholds of P-Net, R-Net and O-Net.
     scale_factor: ratio between the levels of the image pyramid.
-    threads: if given, calls ``torch.set_num_threads(threads)`` (process-wide). Keep it at 1
-        or 2: under CPU contention more threads make MTCNN much slower.
+    threads: if given, torch's (process-wide) thread count, see :func:`faceunlock.vision.threads.set_threads`.
+        Keep it at 1 or 2: under CPU contention more threads make MTCNN much slower.
     max_side: if given, frames whose longer side exceeds it are downsized to it first (cv2
         INTER_AREA), and the results mapped back. This saves the full-resolution work on large
         frames; the pyramid itself is set by min_face_size, and no smaller than the downsized
@@ -115,8 +116,6 @@ class Detector:
             raise ValueError(f"thresholds must be 3 values in [0, 1), got {thresholds}")
         if not 0 < scale_factor < 1:
             raise ValueError(f"scale_factor must be in (0, 1), got {scale_factor}")
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
         if max_side is not None and max_side < 12:
             raise ValueError(f"max_side must be >= 12, got {max_side}")
         self.min_face_size = float(min_face_size)
@@ -124,7 +123,7 @@ class Detector:
         self.scale_factor = float(scale_factor)
         self.max_side = max_side
         if threads is not None:
-            torch.set_num_threads(threads)
+            set_threads(threads)
         self.nets = nets if nets is not None else load_mtcnn_nets()
 
     def detect(self, rgb: np.ndarray) -> Detection:

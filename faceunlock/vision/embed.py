@@ -16,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from faceunlock.atomic import atomic_file
 from faceunlock.paths import installed_package
 from faceunlock.vision import dlib_format
 from faceunlock.vision.dlib_format import Pool
+from faceunlock.vision.embed_input import EMBEDDING_DIM, check_chips, flip_average, mirror, normalise
+from faceunlock.vision.threads import set_threads
 
 WEIGHTS_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-CHIP_SIZE = 150
-EMBEDDING_DIM = 128
 TORCH_SUFFIXES = (".pt", ".pth")
 
 _EXPECTED_POOLS = [Pool("max", (3, 3), (2, 2), (0, 0))]
@@ -160,8 +161,9 @@ def weights_sha256(path: str | Path) -> str:
 
 
 def save_state(model: FaceResNet, path: str | Path) -> None:
-    """Save the port's weights (e.g. after fine-tuning) as a torch state dict."""
-    torch.save(model.state_dict(), path)
+    """Save the port's weights (e.g. after fine-tuning) as a torch state dict, atomically."""
+    with atomic_file(Path(path), 0o644) as fh:
+        torch.save(model.state_dict(), fh)
 
 
 def load_face_resnet(path: str | Path | None = None) -> FaceResNet:
@@ -175,12 +177,44 @@ def load_face_resnet(path: str | Path | None = None) -> FaceResNet:
     return model.eval()
 
 
+def network_input(chips: np.ndarray, means: np.ndarray, device: torch.device | None = None) -> torch.Tensor:
+    """uint8 (N, 150, 150, 3) chips -> the network's normalised input (embed_input.normalise) as a
+    channels-last tensor, about 30% faster than NCHW on CPU."""
+    x = normalise(chips, means).transpose(0, 2, 3, 1)
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+    return t if device is None else t.to(device)
+
+
+def embed_chips(
+    model: FaceResNet,
+    chips: np.ndarray,
+    flip: bool = False,
+    batch_size: int = 16,
+    device: torch.device | None = None,
+) -> np.ndarray:
+    """(N, 150, 150, 3) or (150, 150, 3) uint8 RGB -> (N, 128) float32 descriptors through model.
+
+    The one path from chips to descriptors: the Embedder runs it, and so does training's validation.
+    """
+    chips = check_chips(chips)
+    means = model.means.detach().cpu().numpy()
+    out = np.empty((len(chips), EMBEDDING_DIM), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(chips), batch_size):
+            batch = chips[start : start + batch_size]
+            d = model(network_input(batch, means, device)).float().cpu().numpy()
+            if flip:
+                m = model(network_input(mirror(batch), means, device)).float().cpu().numpy()
+                d = flip_average(d, m)
+            out[start : start + len(batch)] = d
+    return out
+
+
 class Embedder:
     """Turns aligned 150x150 RGB uint8 chips into 128-d float32 descriptors.
 
-    ``threads`` sets torch's (process-wide) intra-op thread count; None caps it at 2.
+    ``threads`` sets torch's (process-wide) thread count; None caps it (see vision.threads).
     ``flip`` averages each chip's descriptor with that of its horizontal mirror.
-    Inference runs in channels-last layout, about 30% faster than NCHW on CPU.
     """
 
     def __init__(
@@ -191,34 +225,14 @@ class Embedder:
         batch_size: int = 16,
     ):
         path = default_weights_path() if path is None else Path(path)
-        torch.set_num_threads(threads if threads is not None else min(2, torch.get_num_threads()))
+        set_threads(threads)
         self.model = load_face_resnet(path).to(memory_format=torch.channels_last)
         self.model.requires_grad_(False)
         self.flip = flip
         self.batch_size = batch_size
         self.fingerprint = weights_sha256(path)
         self.means = self.model.means.numpy().copy()
-        self._means_t = self.model.means.view(1, 3, 1, 1)
-
-    def _normalise(self, chips: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float()
-        return ((x - self._means_t) / 256.0).contiguous(memory_format=torch.channels_last)
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """(N, 150, 150, 3) or (150, 150, 3) uint8 RGB -> (N, 128) float32."""
-        chips = np.asarray(chips)
-        if chips.ndim == 3:
-            chips = chips[None]
-        if chips.dtype != np.uint8 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
-            raise ValueError(
-                f"chips must be uint8 (N, {CHIP_SIZE}, {CHIP_SIZE}, 3) RGB, got {chips.dtype} {chips.shape}"
-            )
-        out = np.empty((len(chips), EMBEDDING_DIM), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(chips), self.batch_size):
-                x = self._normalise(chips[start : start + self.batch_size])
-                d = self.model(x)
-                if self.flip:
-                    d = (d + self.model(x.flip(3))) / 2
-                out[start : start + len(x)] = d.numpy()
-        return out
+        return embed_chips(self.model, chips, self.flip, self.batch_size)

@@ -22,7 +22,8 @@ EmitPrepareForSleep, and MapPid / MapPidUser, which say which session or user
 a process belongs to: logind reads that from the process's cgroup, which a
 test cannot set up without systemd).
 
-Usage: python logind_standin.py --session ID:UID:NAME[:remote] ...   (bus: DBUS_SYSTEM_BUS_ADDRESS)
+Usage: python -m faceunlock.testing.logind_standin --session ID:UID:NAME[:remote] ...
+(bus: DBUS_SYSTEM_BUS_ADDRESS)
 """
 
 from __future__ import annotations

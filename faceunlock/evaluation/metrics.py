@@ -104,3 +104,13 @@ def all_pair_distances(embeddings: np.ndarray, labels: np.ndarray, block: int = 
         genuine.append(d[upper & same])
         impostor.append(d[upper & ~same])
     return np.concatenate(genuine), np.concatenate(impostor)
+
+
+def at_levels(genuine: np.ndarray, impostor: np.ndarray, thresholds: dict[str, float]) -> dict:
+    """FAR and FRR at each named threshold (the model card's security levels)."""
+    g, i = as_sorted(genuine), as_sorted(impostor)
+    out = {}
+    for level, t in thresholds.items():
+        far, frr = rates(g, i, t)
+        out[level] = {"threshold": t, "far": far, "frr": frr}
+    return out

@@ -3,7 +3,8 @@
 Detection is the slow stage, so its result, five landmarks per image, is cached
 on disk keyed by the detector settings; alignment is cheap and is redone from
 the cached landmarks. Images where no face is found get the median landmarks
-of the detected images (scaled to the image size), and are counted.
+of the detected images (scaled to the image size), and are counted. Embeddings
+are cached too, keyed by the weights, flip averaging, detector and template.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from faceunlock.atomic import atomic_file
 from faceunlock.camera import read_image
 from faceunlock.vision.align import TEMPLATE, align
 from faceunlock.vision.detect import Detection, Detector, Face
@@ -31,6 +33,9 @@ def pick_central(detection: Detection) -> Face | None:
     centre = np.array([w / 2, h / 2])
     return min(detection.faces, key=lambda f: float(np.linalg.norm(np.asarray(f.center) - centre)))
 
+
+CACHE_MODE = 0o644
+"""Cache files hold landmarks and embeddings of public test images: readable by all."""
 
 PICKERS: dict[str, Callable[[Detection], Face | None]] = {
     "central": pick_central,
@@ -108,15 +113,14 @@ def detect_all(
         for n, v in cached.items():
             merged.setdefault(n, v)
         keys = sorted(merged)
-        tmp = cache_file.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
-            names=np.array(keys),
-            points=np.stack([merged[k][0] for k in keys]),
-            detected=np.array([merged[k][1] for k in keys]),
-            sizes=np.stack([merged[k][2] for k in keys]),
-        )
-        tmp.replace(cache_file)
+        with atomic_file(cache_file, CACHE_MODE) as fh:
+            np.savez(
+                fh,
+                names=np.array(keys),
+                points=np.stack([merged[k][0] for k in keys]),
+                detected=np.array([merged[k][1] for k in keys]),
+                sizes=np.stack([merged[k][2] for k in keys]),
+            )
     fill_missing(result)
     return result
 
@@ -153,3 +157,62 @@ def embed_all(root: Path, marks: Landmarks, embedder, batch: int = 32, progress:
         out[start : start + len(chips)] = embedder.embed(np.stack(chips))
         embed_ms.extend([(time.perf_counter() - t0) * 1e3 / len(chips)] * len(chips))
     return {"embeddings": out, "align_ms": align_ms, "embed_ms": embed_ms}
+
+
+def embed_images(
+    root: Path,
+    names: list[str],
+    embedder,
+    detector,
+    pick: str,
+    cache_dir: Path | None,
+    progress: bool = True,
+) -> tuple[np.ndarray, Landmarks, dict]:
+    """Embeddings of images through detect → align → embed, reusing cached landmarks and embeddings."""
+    marks = detect_all(root, names, detector, pick=pick, cache_dir=cache_dir, progress=progress)
+    key = hashlib.sha256(
+        (embedder.fingerprint + str(embedder.flip) + cache_key(detector, pick)).encode() + TEMPLATE.tobytes()
+    ).hexdigest()[:16]
+    cached: dict[str, np.ndarray] = {}
+    cache_file = Path(cache_dir) / f"embeddings-{key}.npz" if cache_dir else None
+    if cache_file and cache_file.exists():
+        with np.load(cache_file) as z:
+            cached = dict(zip(z["names"].tolist(), z["embeddings"], strict=True))
+    todo = [i for i, n in enumerate(names) if n not in cached]
+    out = np.zeros((len(names), 128), np.float32)
+    timings: dict = {"align_ms": [], "embed_ms": []}
+    if todo:
+        sub = Landmarks([names[i] for i in todo], marks.points[todo], marks.detected[todo], marks.sizes[todo])
+        result = embed_all(root, sub, embedder, progress=progress)
+        for j, i in enumerate(todo):
+            cached[names[i]] = result["embeddings"][j]
+        timings = {"align_ms": result["align_ms"], "embed_ms": result["embed_ms"]}
+        if cache_file:
+            keys = sorted(cached)
+            with atomic_file(cache_file, CACHE_MODE) as fh:
+                np.savez(fh, names=np.array(keys), embeddings=np.stack([cached[k] for k in keys]))
+    for i, n in enumerate(names):
+        out[i] = cached[n]
+    return out, marks, timings
+
+
+def median_ms(values: list[float]) -> float | None:
+    return round(float(np.median(values)), 2) if values else None
+
+
+def stage_times(marks: Landmarks, timings: dict) -> dict:
+    """Median ms per image of each stage; None for a stage served from the cache."""
+    return {
+        "decode": median_ms(marks.decode_ms),
+        "detect": median_ms(marks.detect_ms),
+        "align": median_ms(timings["align_ms"]),
+        "embed": median_ms(timings["embed_ms"]),
+    }
+
+
+def no_face_report(marks: Landmarks) -> dict:
+    return {
+        "count": len(marks.missing),
+        "images": marks.missing,
+        "handling": "aligned with the median landmarks of the detected images and kept in the protocol",
+    }

@@ -1,0 +1,1 @@
+"""Measurement: accuracy on LFW and identity folders, error-rate metrics, presentation-attack rates, speed."""
