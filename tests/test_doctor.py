@@ -14,11 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-from faceunlock import doctor, pam_stacks, v4l2
+from faceunlock import v4l2
 from faceunlock.config import Config, replace
 from faceunlock.lockout import Lockout
 from faceunlock.model import load_card
 from faceunlock.runtime import open_store
+from faceunlock.service import doctor, pam_stacks
 
 CLIENT = "/usr/lib/faceunlock/bin/python -I -m faceunlock.service.pam_client"
 FACE = f"auth\t[success=2 default=ignore]\tpam_exec.so quiet stdout {CLIENT}\n"

@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceunlock.doctor import diagnose, exit_status
+    from faceunlock.service.doctor import diagnose, exit_status
 
     findings = diagnose(
         Path(args.config) if args.config else None, Path(args.pam_dir), args.bus_address, max(1, args.frames)

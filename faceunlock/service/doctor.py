@@ -329,7 +329,7 @@ def check_pam(folder: Path = PAM_DIR, allowed: tuple[str, ...] = PAM_SERVICES) -
     """Which PAM services include face unlock, where, and what is wrong with each line.
 
     allowed: the config's [pam] services, the ones the client answers for."""
-    from faceunlock.pam_stacks import face_lines
+    from faceunlock.service.pam_stacks import face_lines
 
     try:
         lines = face_lines(folder)
