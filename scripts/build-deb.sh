@@ -89,6 +89,7 @@ rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
 rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
 rm -rf "$SITE/torch/test" "$SITE"/torch/bin/test_* "$SITE"/torch/bin/*Test
 find "$SITE" -name '*.a' -type f -delete
+find "$SITE" -depth -type d -empty -delete
 "$PY" - "$VENV" > "$WORK/elf.txt" <<'EOF'
 import os, sys
 for folder, _, names in os.walk(sys.argv[1]):
