@@ -15,7 +15,8 @@
 #
 # usage: scripts/build-deb.sh [--out DIR] [--compress xz|zstd|gzip|none] [--level N] [--lintian]
 #   --out DIR      where the .deb goes (default: out/)
-#   --compress     dpkg-deb's compressor (default xz, Debian's; zstd is ~20x faster to build)
+#   --compress     dpkg-deb's compressor (default xz: 187 MiB, 12 min on 2 busy cores; zstd: 244 MiB,
+#                  12 s; gzip --level 1: 295 MiB, 26 s)
 #   --lintian      run lintian on the result (packaging/debian/lintian-overrides explains each
 #                  tag it overrides)
 # Needs: the project's .venv (scripts/setup.sh; its pip does the installing), dpkg-dev.
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --compress) COMPRESS=$2; shift 2;;
     --level) LEVEL=$2; shift 2;;
     --lintian) LINTIAN=1; shift;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0;;
     *) echo "build-deb.sh: unknown option $1" >&2; exit 2;;
   esac
 done

@@ -2,7 +2,7 @@
 logind session unlocked from a live video by the packaged daemon, the packaged PAM line, and
 `apt purge`, which leaves the system as it found it (but for the system user, which Debian keeps).
 
-The package is built with zstd, about 20 times faster to compress than xz here; the compressor
+The package is built with zstd (12 s here, against 12 min for the default xz); the compressor
 changes nothing that is installed.
 """
 
