@@ -22,6 +22,8 @@ INSTALLED = {
     install.POLKIT: 0o644,
 }
 PYTHON = Path(sys.executable).absolute()
+SCRIPT_PYTHON = (VENV_BIN / "faceunlock").read_text().splitlines()[0][2:].strip()
+"""The interpreter that `faceunlock install` (run through its console script) writes into the files."""
 
 
 def faceunlock(*args: str) -> subprocess.CompletedProcess:
@@ -45,9 +47,9 @@ def test_install_puts_files_in_place_with_modes(staged):
         assert mode(staged / rel) == wanted, rel
     assert mode(staged / install.STATE) == 0o700
     unit = (staged / install.UNIT).read_text()
-    assert f"ExecStart={PYTHON} -I -m faceunlock daemon\n" in unit
+    assert f"ExecStart={SCRIPT_PYTHON} -I -m faceunlock daemon\n" in unit
     profile = (staged / install.PAM_PROFILE).read_text()
-    client = f"{PYTHON} -I -m faceunlock.service.pam_client"
+    client = f"{SCRIPT_PYTHON} -I -m faceunlock.service.pam_client"
     assert f"[success=end default=ignore]\tpam_exec.so quiet stdout {client}" in profile
     policy = ET.parse(staged / install.POLICY).getroot()
     assert policy.tag == "busconfig"
