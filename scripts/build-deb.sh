@@ -213,5 +213,5 @@ dpkg-deb --root-owner-group -Z"$COMPRESS" ${LEVEL:+-z"$LEVEL"} --build "$PKG" "$
 echo "$DEB $(stat -c %s "$DEB") bytes, installed size $(du -sk --exclude=DEBIAN "$PKG" | cut -f1) KiB"
 if [ $LINTIAN = 1 ]; then
   step "lintian"
-  lintian --info --display-info "$DEB" || { echo "build-deb.sh: lintian found problems" >&2; exit 1; }
+  lintian --fail-on error,warning "$DEB" || { echo "build-deb.sh: lintian found problems" >&2; exit 1; }
 fi
