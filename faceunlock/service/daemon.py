@@ -316,6 +316,18 @@ def serve(cfg: Config) -> int:
     warm_up(pipeline)
     bus = pydbus.SystemBus()
     service = FaceUnlockService(bus, cfg, card, pipeline, store)
+    # Handlers first, and for good: once the name is taken systemd may send SIGTERM at any moment, and
+    # it sends another when the name is released during the cleanup (Type=dbus). A handler that
+    # returned False would be removed after the first signal, and the second would then kill the
+    # process halfway through its cleanup.
+    loop = GLib.MainLoop()
+
+    def quit_loop() -> bool:
+        loop.quit()
+        return GLib.SOURCE_CONTINUE
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, quit_loop)
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(log.info, "stopped")
         cleanup.enter_context(publish(bus, OBJECT_PATH, service, INTERFACE_XML, INTERFACE))
@@ -332,9 +344,6 @@ def serve(cfg: Config) -> int:
         interval = watchdog_interval()
         if interval:
             GLib.timeout_add(int(interval * 1000), service.feed_watchdog)
-        loop = GLib.MainLoop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, loop.quit)
         log.info(
             "ready as %s in %.1f s (model %s, camera %s, auto unlock %s%s)",
             BUS_NAME,

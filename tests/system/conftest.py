@@ -70,27 +70,24 @@ def run_sh() -> Path:
     return sandbox_script()
 
 
-@pytest.fixture(scope="session")
-def container_debs(run_sh) -> Path:
-    """Debian packages the container installs offline, downloaded on the host (nothing installed here)."""
+def download(*targets: str) -> None:
+    """Download Debian packages (names or .deb files: their dependencies) and what they need into the
+    cache the container installs from; nothing is installed on the host. Fails under CI if it cannot."""
     (DEB_CACHE / "partial").mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "apt-get",
-        "install",
-        "-y",
-        "-q",
-        "-d",
-        "--no-install-recommends",
-        "-o",
-        f"Dir::Cache::archives={DEB_CACHE}",
-        *CONTAINER_PACKAGES,
-    ]
+    cmd = ["apt-get", "install", "-y", "-q", "-d", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300"]
+    cmd += ["-o", f"Dir::Cache::archives={DEB_CACHE}", *targets]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=900)
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
-        missing(f"cannot download {', '.join(CONTAINER_PACKAGES)} from Debian: {proc.stderr[-2000:]}")
+        missing(f"cannot download {' '.join(targets)} from Debian: {proc.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def container_debs(run_sh) -> Path:
+    """The Debian packages the containers install offline (sudo, sshd, fprintd, polkitd)."""
+    download(*CONTAINER_PACKAGES)
     return DEB_CACHE
 
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, data_root, missing
-from rig import DEB_CACHE, FRAMES, GRACE_S, Rig, config_text
+from conftest import ROOT, data_root, download
+from rig import FRAMES, GRACE_S, Rig, config_text
 from sandbox import Sandbox
 from test_system_uninstall import changes
 
@@ -39,13 +39,7 @@ def deb(run_sh, container_debs):
     assert build.returncode == 0, build.stderr[-3000:]
     package = next(out.glob("faceunlock_*.deb"))
     print(f"built {package.name} in {time.monotonic() - started:.0f} s: {build.stdout.strip()}")
-    fetch = subprocess.run(
-        ["apt-get", "install", "-y", "-q", "-d", "--no-install-recommends",
-         "-o", f"Dir::Cache::archives={DEB_CACHE}", str(package)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    if fetch.returncode != 0:
-        missing(f"cannot download the package's dependencies: {fetch.stderr[-2000:]}")
+    download(str(package))
     yield package
     subprocess.run(["rm", "-rf", str(out)], check=False)
 

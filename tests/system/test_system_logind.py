@@ -33,7 +33,7 @@ def lock(rig, session) -> int:
     rig.set_idle(session, True)
     rig.sb.run(["loginctl", "lock-session", session.sid])
     rig.wait_locked(session, True, 10)
-    rig.wait_journal(rf"armed session {session.sid} of alice \(Lock signal\)", seen, 10)
+    rig.wait_journal(rf"armed session {session.sid} of alice \((Lock signal|LockedHint)\)", seen, 10)
     return seen
 
 
