@@ -156,3 +156,13 @@ def install_faceunlock(rig: Rig) -> None:
     assert start.returncode == 0, "\n".join(rig.journal()[-30:])
     assert rig.enrol("alice", "enrol-a") == 10
     assert rig.enrol("bob", "enrol-c") == 10
+
+
+@pytest.fixture(scope="session")
+def installed(run_sh, container_debs, frame_folders):
+    """One container for the unit, logind and PAM modules: faceunlock installed from this checkout,
+    the daemon running, alice and bob enrolled. Each module leaves it as it found it."""
+    with booted(run_sh, frame_folders) as rig:
+        rig.install_packages(*CONTAINER_PACKAGES)
+        install_faceunlock(rig)
+        yield rig

@@ -97,9 +97,27 @@ class Sandbox:
         self.boot_s = time.monotonic() - started
         return self
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by everything in the container (its cgroup v2 cpu.stat), if readable."""
+        try:
+            line = next(
+                x for x in Path(f"/proc/{self.leader}/cgroup").read_text().splitlines() if x[:3] == "0::"
+            )
+            top = "/" + line[3:].strip("/").split("/")[0]
+            root = Path("/sys/fs/cgroup/unified")
+            stat = (
+                (root if root.is_dir() else Path("/sys/fs/cgroup")) / top.lstrip("/") / "cpu.stat"
+            ).read_text()
+        except (OSError, StopIteration):
+            return None
+        return int(stat.split()[1]) / 1e6
+
     def __exit__(self, *exc) -> None:
         if self.proc is None:
             return
+        self.cpu_s = self.cpu_seconds()
+        if self.cpu_s is not None:
+            print(f"\n[container CPU time: {self.cpu_s:.1f} s]")
         (self.state / "stop").touch()
         try:
             self.proc.wait(timeout=60)

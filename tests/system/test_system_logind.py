@@ -7,16 +7,13 @@ import re
 import time
 
 import pytest
-from conftest import booted, install_faceunlock
 from rig import GRACE_S
 
 
 @pytest.fixture(scope="module")
-def rig(run_sh, container_debs, frame_folders):
-    with booted(run_sh, frame_folders) as rig:
-        rig.install_packages("polkitd")
-        install_faceunlock(rig)
-        yield rig
+def rig(installed):
+    installed.sb.run("systemctl start faceunlock.service", timeout=120)
+    return installed
 
 
 @pytest.fixture(scope="module")

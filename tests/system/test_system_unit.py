@@ -7,17 +7,15 @@ import re
 import time
 
 import pytest
-from conftest import VENV_BIN, booted, install_faceunlock
+from conftest import VENV_BIN
 
 UNIT = "faceunlock.service"
 
 
 @pytest.fixture(scope="module")
-def rig(run_sh, container_debs, frame_folders):
-    with booted(run_sh, frame_folders) as rig:
-        rig.install_packages("fprintd")
-        install_faceunlock(rig)
-        yield rig
+def rig(installed):
+    yield installed
+    installed.sb.run(["systemctl", "start", UNIT], timeout=120)
 
 
 def main_pid(rig) -> int:
