@@ -16,7 +16,10 @@ _faceunlock() {
             " eval") path="$path eval" ;;
             " eval lfw") path="$path lfw" ;;
             " eval folder") path="$path folder" ;;
+            " eval sets") path="$path sets" ;;
+            " eval liveness") path="$path liveness" ;;
             " train") path="$path train" ;;
+            " export") path="$path export" ;;
             " bench") path="$path bench" ;;
             " daemon") path="$path daemon" ;;
             " unlock-now") path="$path unlock-now" ;;
@@ -28,11 +31,12 @@ _faceunlock() {
             " config set") path="$path set" ;;
             " disable") path="$path disable" ;;
             " enable") path="$path enable" ;;
+            " doctor") path="$path doctor" ;;
         esac
     done
     case "$path" in
         "")
-            COMPREPLY=($(compgen -W "enroll verify test list remove clear password-used eval train bench daemon unlock-now install uninstall config disable enable -h --help --version --debug" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "enroll verify test list remove clear password-used eval train export bench daemon unlock-now install uninstall config disable enable doctor -h --help --version --debug" -- "$cur")) ;;
         " enroll")
             case "$prev" in
                 --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
@@ -101,7 +105,7 @@ _faceunlock() {
             esac
             COMPREPLY=($(compgen -W "-h --help --user --store --config" -- "$cur")) ;;
         " eval")
-            COMPREPLY=($(compgen -W "lfw folder -h --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "lfw folder sets liveness -h --help" -- "$cur")) ;;
         " eval lfw")
             case "$prev" in
                 --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -113,8 +117,9 @@ _faceunlock() {
                 --cache) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --model) return ;;
                 --threads) return ;;
+                --backend) COMPREPLY=($(compgen -W "onnx torch" -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --root --pairs --folds --threshold-pairs --all-pairs --no-all-pairs --json --plots --cache --model --flip --no-flip --threads" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --root --pairs --folds --threshold-pairs --all-pairs --no-all-pairs --json --plots --cache --model --flip --no-flip --threads --backend" -- "$cur")) ;;
         " eval folder")
             case "$prev" in
                 --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -125,8 +130,47 @@ _faceunlock() {
                 --cache) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --model) return ;;
                 --threads) return ;;
+                --backend) COMPREPLY=($(compgen -W "onnx torch" -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --root --min-face-size --max-impostor --json --plots --cache --model --flip --no-flip --threads" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --root --min-face-size --max-impostor --json --plots --cache --model --flip --no-flip --threads --backend" -- "$cur")) ;;
+        " eval sets")
+            case "$prev" in
+                --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --kind) COMPREPLY=($(compgen -W "folder lfw video" -- "$cur")); return ;;
+                --split) COMPREPLY=($(compgen -W "calibrate report all" -- "$cur")); return ;;
+                --enrol) return ;;
+                --probe) return ;;
+                --min-images) return ;;
+                --seed) return ;;
+                --rule) return ;;
+                --step) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --frames) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --plots) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --cache) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --model) return ;;
+                --threads) return ;;
+                --backend) COMPREPLY=($(compgen -W "onnx torch" -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "-h --help --root --kind --split --enrol --probe --min-images --seed --rule --step --frames --keep-duplicates --json --plots --cache --model --flip --no-flip --threads --backend" -- "$cur")) ;;
+        " eval liveness")
+            case "$prev" in
+                --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --split) COMPREPLY=($(compgen -W "report fit all none" -- "$cur")); return ;;
+                --prints) return ;;
+                --live) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --attack) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --enrol) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --lengths) return ;;
+                --level) COMPREPLY=($(compgen -W "strict balanced fast" -- "$cur")); return ;;
+                --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --timing) return ;;
+                --cache) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --plots) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --threads) return ;;
+            esac
+            COMPREPLY=($(compgen -W "-h --help --data --split --no-made --prints --live --attack --enrol --lengths --level --config --timing --cache --json --plots --threads" -- "$cur")) ;;
         " train")
             case "$prev" in
                 --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -154,15 +198,22 @@ _faceunlock() {
                 --val-threshold-pairs) return ;;
             esac
             COMPREPLY=($(compgen -W "-h --help --data --out --init --loss --epochs --p -P --k -K --steps-per-epoch --optimizer --lr --schedule --weight-decay --margin --squared --soft-margin --freeze --augment --no-augment --seed --resume --checkpoint-every --keep-epochs --device --threads --cache --min-face-size --val-root --val-pairs --val-threshold-pairs --val-flip --no-progress" -- "$cur")) ;;
+        " export")
+            case "$prev" in
+                --model) return ;;
+                --out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "-h --help --model --out --cards --no-cards" -- "$cur")) ;;
         " bench")
             case "$prev" in
                 --video) return ;;
                 --frames) return ;;
                 --threads) return ;;
+                --backend) COMPREPLY=($(compgen -W "onnx torch" -- "$cur")); return ;;
                 --cold-runs) return ;;
                 --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --video --frames --threads --cold-runs --json" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --video --frames --threads --backend --cold-runs --json" -- "$cur")) ;;
         " daemon")
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -194,13 +245,13 @@ _faceunlock() {
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.frame_reach liveness.frame_cover liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.other_user" -- "$cur")) && return
+            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.other_user" -- "$cur")) && return
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
         " config set")
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.frame_reach liveness.frame_cover liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.other_user" -- "$cur")) && return
+            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.other_user" -- "$cur")) && return
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
         " disable")
             case "$prev" in
@@ -212,6 +263,14 @@ _faceunlock() {
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
+        " doctor")
+            case "$prev" in
+                --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --frames) return ;;
+                --pam-dir) return ;;
+                --bus-address) return ;;
+            esac
+            COMPREPLY=($(compgen -W "-h --help --config --json --frames --pam-dir --bus-address" -- "$cur")) ;;
     esac
 }
 complete -F _faceunlock faceunlock

@@ -23,6 +23,7 @@ COMMANDS = (
     "unlock_now",
     "install",
     "configure",
+    "doctor",
 )
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -507,6 +508,16 @@ def warm_up(pipeline) -> None:
     release_free_memory()
 
 
+def without_nnpack_if_blind() -> None:
+    """Under the unit's ProcSubset=pid, /proc/cpuinfo is hidden: NNPACK cannot start and torch logs a
+    warning for every convolution (thousands of journal lines per scan). NNPACK is then switched off;
+    torch's other CPU kernels do the work."""
+    if not os.access("/proc/cpuinfo", os.R_OK):
+        import torch
+
+        torch.backends.nnpack.set_flags(False)
+
+
 def serve(cfg: Config) -> int:
     """Load the model, take the bus name, watch logind, and serve until SIGTERM or SIGINT."""
     import pydbus
@@ -517,12 +528,25 @@ def serve(cfg: Config) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="faceunlock: %(message)s")
     started = time.monotonic()
+    without_nnpack_if_blind()
     card = load_card()
     store = runtime.open_store(cfg, card)
     pipeline = runtime.load_pipeline(cfg, card, cfg.daemon.threads)
     warm_up(pipeline)
     bus = pydbus.SystemBus()
     service = FaceUnlockService(bus, cfg, card, pipeline, store)
+    # Handlers first, and for good: once the name is taken systemd may send SIGTERM at any moment, and
+    # it sends another when the name is released during the cleanup (Type=dbus). A handler that
+    # returned False would be removed after the first signal, and the second would then kill the
+    # process halfway through its cleanup.
+    loop = GLib.MainLoop()
+
+    def quit_loop() -> bool:
+        loop.quit()
+        return GLib.SOURCE_CONTINUE
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, quit_loop)
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(log.info, "stopped")
         cleanup.enter_context(publish(bus, OBJECT_PATH, service, INTERFACE_XML, INTERFACE))
@@ -537,9 +561,6 @@ def serve(cfg: Config) -> int:
         interval = watchdog_interval()
         if interval:
             GLib.timeout_add(int(interval * 1000), service.feed_watchdog)
-        loop = GLib.MainLoop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, loop.quit)
         log.info(
             "ready as %s in %.1f s (model %s, camera %s, auto unlock %s%s)",
             BUS_NAME,

