@@ -112,12 +112,18 @@ def check_trusted(path: Path, st: os.stat_result) -> None:
             )
 
 
+class OverlayUnreadable(ConfigError):
+    """The overlay's folder or file may not be read by this user (the state folder is the daemon's)."""
+
+
 def read(path: Path) -> dict:
     """The overlay's values ({} when there is none); ConfigError when it cannot be trusted or used."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return {}
+    except PermissionError as exc:
+        raise OverlayUnreadable(f"cannot read settings overlay {path}: {exc.strerror}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read settings overlay {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as fh:

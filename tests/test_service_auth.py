@@ -82,6 +82,46 @@ def test_non_root_pam_client_cannot_verify_another_user(service):
     assert service.done_scans("alice") == before
 
 
+def pam_client_as_nobody(service, pam_service: str) -> subprocess.CompletedProcess:
+    return as_nobody(
+        service,
+        "env",
+        "PAM_USER=nobody",
+        f"PAM_SERVICE={pam_service}",
+        sys.executable,
+        "-I",
+        "-m",
+        "faceunlock.service.pam_client",
+        "--bus-address",
+        service.bus.address,
+        "--config",
+        str(service.config),
+    )
+
+
+def test_a_non_root_pam_client_follows_the_settings_the_daemon_has_in_effect(service):
+    """A user's own screen locker runs the client as that user, who may not read the daemon's
+    state folder or its settings overlay: the client then asks the daemon for the settings."""
+    from gi.repository import GLib
+
+    service.point_camera("live-a")
+    proxy = service.proxy()
+    proxy.SetSetting("pam.lock_screen", GLib.Variant("b", False))
+    try:
+        assert (service.folder / "store" / "settings.json").exists()
+        with service.in_session("c4"):
+            off = pam_client_as_nobody(service, "swaylock")
+            sudo = pam_client_as_nobody(service, "sudo")
+        assert off.returncode == 2 and "not in [pam] services" in off.stderr, off.stderr
+        assert "face unlock is off" not in sudo.stderr and "enrolled" in sudo.stderr.lower(), sudo.stderr
+        proxy.SetSetting("pam.lock_screen", GLib.Variant("b", True))
+        with service.in_session("c4"):
+            on = pam_client_as_nobody(service, "swaylock")
+        assert on.returncode != 2 and "enrolled" in on.stderr.lower(), on.stderr
+    finally:
+        proxy.SetSetting("pam.lock_screen", GLib.Variant("b", True))
+
+
 def test_non_root_caller_from_a_remote_session_is_refused(service):
     """nobody, enrolled, asks to verify itself from an SSH-like session (c5): no scan, PermissionDenied."""
     service.point_camera("enrol-a")

@@ -149,6 +149,24 @@ def probe(conn) -> None:
     )
 
 
+def daemon_settings(conn) -> dict:
+    """The settings the daemon has in effect (its Settings property), within PROBE_TIMEOUT_MS."""
+    from gi.repository import Gio, GLib
+
+    reply = conn.call_sync(
+        BUS_NAME,
+        OBJECT_PATH,
+        "org.freedesktop.DBus.Properties",
+        "Get",
+        GLib.Variant("(ss)", (INTERFACE, "Settings")),
+        GLib.VariantType("(v)"),
+        Gio.DBusCallFlags.NO_AUTO_START,
+        PROBE_TIMEOUT_MS,
+        None,
+    )
+    return dict(reply.unpack()[0])
+
+
 def verify(conn, user: str, timeout: float) -> tuple[str, str]:
     """Ask the daemon; returns (decision, reason). Raises GLib.Error when it cannot be asked."""
     from gi.repository import Gio, GLib
@@ -202,6 +220,30 @@ def arm_deadline(seconds: float) -> None:
     watchdog.start()
 
 
+def gate(env: dict[str, str], pam) -> int | None:
+    """The exit code when face unlock is off or refused for this request, else None."""
+    if not pam.enabled:
+        complain("face unlock is disabled (pam.enabled = false; faceunlock enable turns it on)")
+        return EXIT_REFUSED
+    why = checked(env, pam)
+    if why:
+        complain(f"face unlock refused: {why}")
+        return EXIT_REFUSED
+    return None
+
+
+def pam_from_daemon(conn, base):
+    """[pam] with the overlay the daemon has in effect: for a client that may not read the overlay
+    (not root; the state folder is the daemon's). None, said why, when the daemon reports it unusable."""
+    from faceunlock import settings
+
+    values = daemon_settings(conn)
+    if "error" in values:
+        complain(f"face unlock is off: {values['error']}")
+        return None
+    return settings.apply(base, {key: values[key] for key in settings.KEYS if key in values}).pam
+
+
 def checked(env: dict[str, str], pam) -> str | None:
     """The refusals that need no bus (pam: the [pam] config section), or None."""
     why = refusal(env, pam.services)
@@ -225,23 +267,30 @@ def main(argv: list[str] | None = None) -> int:
     from faceunlock.errors import ConfigError
 
     try:
-        pam = settings.effective(config_mod.load(args.config, trusted=True)).pam
+        base = config_mod.load(args.config, trusted=True)
+        try:
+            pam = settings.effective(base).pam
+        except settings.OverlayUnreadable:
+            if os.geteuid() == 0:
+                raise
+            pam = None
     except ConfigError as exc:
         complain(f"face unlock is off: {exc}")
         return EXIT_UNAVAILABLE
-    if not pam.enabled:
-        complain("face unlock is disabled (pam.enabled = false; faceunlock enable turns it on)")
-        return EXIT_REFUSED
-    why = checked(env, pam)
-    if why:
-        complain(f"face unlock refused: {why}")
-        return EXIT_REFUSED
+    if pam is not None and (code := gate(env, pam)) is not None:
+        return code
     from gi.repository import GLib
 
     user = env["PAM_USER"]
     try:
         conn = connect(args.bus_address)
         try:
+            if pam is None:
+                pam = pam_from_daemon(conn, base)
+                if pam is None:
+                    return EXIT_UNAVAILABLE
+                if (code := gate(env, pam)) is not None:
+                    return code
             why = not_local(conn, env, pam.other_user)
             if why:
                 complain(f"face unlock refused: {why}")
