@@ -84,8 +84,9 @@ def test_live_frames_not_used_for_enrolment_match(enrolled, video_frames, capsys
 
 def test_twenty_other_people_do_not_match(enrolled, lfw_dir, tmp_path, capsys):
     """Every one of 20 LFW photos is judged (sharpness gate off, as LFW is soft) and rejected; shown as a
-    stream of 6 copies, each a window's worth of frames is fused, and the fused score stays over the
-    threshold (a photo of too low a quality to fuse has no score)."""
+    stream of 6 copies, at least a window's worth of frames is fused before the liveness check ends
+    the scan as a still picture, and the fused score stays over the threshold (a photo of too low a
+    quality to fuse has no score)."""
     cfg = tmp_path / "c.toml"
     cfg.write_text("[verify]\nmin_sharpness = 0.0\nmax_failures = 100\n")
     people = sorted(p for p in lfw_dir.iterdir() if p.is_dir())[::250][:20]
@@ -99,7 +100,7 @@ def test_twenty_other_people_do_not_match(enrolled, lfw_dir, tmp_path, capsys):
             (stream / f"f{i}.jpg").write_bytes(photo.read_bytes())
         code, result = verify(capsys, enrolled, stream, extra=("--config", str(cfg)))
         assert code == 1 and result["decision"] == "no-match", (person.name, result)
-        assert result["judged"] == 6, (person.name, result)
+        assert result["judged"] >= 3, (person.name, result)
         if result["distance"] is not None:
             scored += 1
             assert result["distance"] >= result["threshold"], (person.name, result)
