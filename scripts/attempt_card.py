@@ -31,6 +31,7 @@ from faceunlock.evaluation.sets import (
 from faceunlock.fusion import RULES
 from faceunlock.model import DEFAULT_MODEL, load_card
 from faceunlock.paths import models_dir
+from faceunlock.vision.backend import BACKENDS, DEFAULT_BACKEND
 
 CALIBRATE = ("celeba/calibrate", "lfw/calibrate")
 
@@ -48,12 +49,11 @@ def set_specs(data: Path, cache: Path, step: int) -> dict[str, tuple[Path, str, 
 
 
 def measure(args: argparse.Namespace) -> dict:
-    from faceunlock.vision.detect import Detector
-    from faceunlock.vision.embed import Embedder
+    from faceunlock.networks import load_detector, load_embedder
 
     card = load_card(args.model)
-    embedder = Embedder(path=card.weights, flip=card.flip, threads=args.threads)
-    detector = Detector(min_face_size=20, threads=args.threads)
+    embedder = load_embedder(card, args.backend, args.threads)
+    detector = load_detector(min_face_size=20, backend=args.backend, threads=args.threads)
     scores, info = {}, {}
     for name, (root, pick, split) in set_specs(Path(args.data), Path(args.cache), args.step).items():
         faces = load_set(root, embedder, detector, pick, Path(args.cache), args.enrol, split)
@@ -152,6 +152,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--step", type=int, default=5, help="every step-th video frame")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND, help="inference backend")
     p.add_argument("--json", help="write every rule's results on every set here")
     p.add_argument("--write", action="store_true", help="store the attempt section in the model card")
     args = p.parse_args()

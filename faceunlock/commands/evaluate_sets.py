@@ -38,8 +38,7 @@ def run_sets(args: argparse.Namespace) -> int:
         thresholds_at,
         video_frames,
     )
-    from faceunlock.vision.detect import Detector
-    from faceunlock.vision.embed import Embedder
+    from faceunlock.networks import load_detector, load_embedder
 
     root = Path(args.root)
     if not root.is_dir():
@@ -53,8 +52,8 @@ def run_sets(args: argparse.Namespace) -> int:
         if frames is None:
             raise ValueError("--kind video needs --frames or --cache: a folder for the extracted frames")
         root = video_frames(root, frames, args.step)
-    embedder = Embedder(path=card.weights, flip=flip, threads=args.threads)
-    detector = Detector(min_face_size=20, threads=args.threads)
+    embedder = load_embedder(card, args.backend, args.threads, flip)
+    detector = load_detector(min_face_size=20, backend=args.backend, threads=args.threads)
     pick = "central" if args.kind == "lfw" else "largest"
     faces = load_set(root, embedder, detector, pick, cache, args.min_images or args.enrol, args.split)
     same = set() if args.keep_duplicates else SAME_PERSON.get(Path(args.root).name, set())
