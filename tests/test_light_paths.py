@@ -63,7 +63,7 @@ def test_enrol_and_verify_import_no_torch(frames, tmp_path):
     enrol, verify = frames
     store = str(tmp_path / "store")
     common = ["--user", "probe", "--store", store, "--threads", "1"]
-    result, err = run_cli("enroll", *common, "--source", str(enrol))
+    result, err = run_cli("enroll", *common, "--frames", "10", "--source", str(enrol))
     assert result == {"code": 0, "torch": False}, err
     result, err = run_cli("verify", *common, "--source", str(verify))
     assert result == {"code": 0, "torch": False}, err

@@ -173,7 +173,8 @@ class FakeCall:
 def daemon_object():
     from faceunlock.service.daemon import FaceUnlockService
 
-    card = SimpleNamespace(threshold=lambda level: 0.4, name="test", sha256="0" * 64)
+    level = lambda _level: 0.4  # noqa: E731
+    card = SimpleNamespace(threshold=level, scan_threshold=level, attempt=None, name="test", sha256="0" * 64)
 
     def make(uid: int):
         return FaceUnlockService(FakeBus(uid), Config(), card, pipeline=None, store=None)

@@ -15,6 +15,8 @@ import pytest
 from gi.repository import GLib
 from service_harness import NAME, PATH, dbus_error, need, wait_for
 
+from faceunlock.model import load_card
+
 IFACE = "org.faceunlock.FaceUnlock1"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 CLIENT = """
@@ -197,7 +199,8 @@ def test_settings_are_written_to_the_overlay_and_take_effect(ui_service):
         assert dbus_error(err.value) == f"{IFACE}.Error.InvalidArgument"
         svc.point_camera("empty")
         decision, _reason, details = proxy.Verify("dana", 1000, timeout=60)
-        assert details["threshold"] == pytest.approx(0.3842), "the strict level's threshold is in use"
+        strict = load_card().scan_threshold("strict")
+        assert details["threshold"] == pytest.approx(strict), "the strict level's threshold is in use"
     finally:
         proxy.SetSetting("verify.security_level", GLib.Variant("s", "balanced"))
         proxy.SetSetting("pam.sudo", GLib.Variant("b", True))

@@ -24,6 +24,7 @@ from gi.repository import GLib
 from service_harness import ROOT, need, stop, wait_for
 from ui_harness import pixelate_faces
 
+from faceunlock.model import load_card
 from faceunlock.testing.service import die_with_parent
 
 NOBODY = 65534
@@ -284,7 +285,8 @@ def test_live_preview_shows_the_decision(ui_service, desktop, shots):
     desk.wait(lambda: "match" in desk.label("Decision: "), 90, "a match in the preview")
     distance = desk.label("Distance: ")
     value = float(distance.split()[1])
-    assert value < 0.4291 and "threshold 0.429" in distance
+    threshold = load_card().scan_threshold("balanced")
+    assert value < threshold and f"threshold {threshold:.3f}" in distance
     assert desk.label("Liveness: ").startswith("Liveness: ")
     assert desk.label("Frame rate: ") != "Frame rate: – fps"
     shot = desk.screenshot("preview", shots, settle=0.1)

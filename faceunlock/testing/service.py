@@ -74,6 +74,19 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <policy context="default">
     <allow send_destination="org.freedesktop.PolicyKit1"
            send_interface="org.freedesktop.PolicyKit1.Authority"/>
+    <!-- As systemd-logind's own policy: anyone may look sessions up and read their properties. -->
+    <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.login1.Manager"
+           send_member="GetSession"/>
+    <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.login1.Manager"
+           send_member="GetSessionByPID"/>
+    <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.login1.Manager"
+           send_member="GetUserByPID"/>
+    <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.login1.Manager"
+           send_member="ListSessions"/>
+    <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.DBus.Properties"
+           send_member="Get"/>
+    <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.DBus.Properties"
+           send_member="GetAll"/>
   </policy>
   <include>{policy}</include>
 </busconfig>
