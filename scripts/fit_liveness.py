@@ -69,7 +69,9 @@ def main() -> None:
     with_cut = dataclasses.replace(fit.silent(fitted), attack_below=cut)
     _, attack_max, per_kind = extreme_scores([i for i in items if not i.clip.live], cfg, with_cut, threshold)
     thresholds = fit.choose_thresholds(live_min, attack_max)
-    print(f"features chosen: {names}; forward-selection trace (feature, CV log-loss): {trace}")
+    print(f"features chosen: {names}")
+    for step, losses in enumerate(trace, 1):
+        print(f"  step {step}, cross-validated log-loss with each candidate added: {losses}")
     print(f"fusion: {fusion}")
     print(f"lowest live window score {live_min:.4f}, highest attack window score {attack_max:.4f} {per_kind}")
     print(f"thresholds: {thresholds}")
@@ -92,7 +94,7 @@ def main() -> None:
         "people_in_videos": len({i.clip.person for i in items if i.clip.label != "made-print"}),
         "print_identities": len({i.clip.person for i in items if i.clip.label == "made-print"}),
         "samples": {"live": int((samples.y == 1).sum()), "attack": int((samples.y == 0).sum())},
-        "selection_trace": [[n, v] for n, v in trace],
+        "selection_trace": trace,
         "rule": "4. Thresholds" + fit.__doc__.split("4. Thresholds")[1].rstrip().replace("\n   ", ""),
         "lowest_live_window_score": round(live_min, 6),
         "highest_attack_window_score": round(attack_max, 6),

@@ -141,8 +141,9 @@ def cv_loss(s: Samples, cols: list[int], folds: int = 5) -> float:
     return total / s.w.sum()
 
 
-def select(s: Samples, min_gain: float = 0.01) -> tuple[list[str], list[tuple[str, float]]]:
-    """Greedy forward selection on cross-validated log-loss; returns the kept names and the trace."""
+def select(s: Samples, min_gain: float = 0.01) -> tuple[list[str], list[dict[str, float]]]:
+    """Greedy forward selection on cross-validated log-loss; returns the kept names and, per step,
+    every candidate's cross-validated log-loss."""
     chosen: list[int] = []
     best = math.inf
     trace = []
@@ -151,8 +152,8 @@ def select(s: Samples, min_gain: float = 0.01) -> tuple[list[str], list[tuple[st
         trials = [(cv_loss(s, chosen + [j]), j) for j in candidates if j not in chosen]
         if not trials:
             break
+        trace.append({FEATURES[j]: round(float(loss), 5) for loss, j in sorted(trials)})
         loss, j = min(trials)
-        trace.append((FEATURES[j], round(loss, 5)))
         if best - loss < min_gain * max(best, 1e-9) and chosen:
             break
         chosen.append(j)

@@ -1,0 +1,37 @@
+"""The liveness fusion fit on synthetic samples: the selection keeps what predicts and records why."""
+
+import numpy as np
+
+from faceunlock.liveness.score import FEATURES
+from faceunlock.training import liveness_fit as fit
+
+
+def samples(seed: int = 0, per_person: int = 40, people: int = 10) -> fit.Samples:
+    """`pad` separates the classes, `stillness` is pure noise, every other feature is missing."""
+    rng = np.random.default_rng(seed)
+    n = per_person * people
+    y = np.tile([1.0, 0.0], n // 2)
+    x = np.full((n, len(FEATURES)), np.nan)
+    x[:, FEATURES.index("pad")] = 3.0 * (2 * y - 1) + rng.normal(0, 2.0, n)
+    x[:, FEATURES.index("stillness")] = rng.normal(0, 1.0, n)
+    group = np.repeat([f"p{i}" for i in range(people)], per_person).astype(object)
+    w = np.full(n, 1.0 / n)
+    return fit.Samples(x, y, w, group)
+
+
+def test_selection_keeps_the_informative_feature_and_traces_every_candidate():
+    names, trace = fit.select(samples())
+    assert names == ["pad"]
+    selectable = set(fit.SELECTABLE)
+    assert set(trace[0]) == selectable
+    assert min(trace[0], key=trace[0].get) == "pad"
+    assert list(trace[0].values()) == sorted(trace[0].values())
+    assert set(trace[1]) == selectable - {"pad"}
+    assert min(trace[1].values()) > trace[0]["pad"] * (1 - 0.01)
+
+
+def test_thresholds_follow_the_written_rule():
+    t = fit.choose_thresholds(live_min=0.0304, attack_max=0.7158)
+    assert t["balanced"] == 0.7159 and t["attack_below"] == 0.0152
+    assert t["strict"] > t["balanced"] > t["fast"] > t["attack_below"]
+    assert fit.choose_thresholds(0.2, 0.1)["balanced"] == 0.5
