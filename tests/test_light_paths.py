@@ -17,13 +17,17 @@ print(json.dumps({"code": code, "torch": "torch" in sys.modules}))
 
 DAEMON_PROBE = """
 import json, sys
+sys.modules["torch"] = None  # as in the Debian package, which ships no torch: importing it fails
 from faceunlock.config import Config
 from faceunlock.model import load_card
 from faceunlock.service import daemon
 from faceunlock import runtime
 pipeline = runtime.load_pipeline(Config(), load_card(), 1)
 daemon.warm_up(pipeline)
-print(json.dumps({"backend": pipeline.backend, "torch": "torch" in sys.modules}))
+real_access = daemon.os.access
+daemon.os.access = lambda path, mode: path != "/proc/cpuinfo" and real_access(path, mode)  # ProcSubset=pid
+daemon.without_nnpack_if_blind()
+print(json.dumps({"backend": pipeline.backend, "torch": sys.modules["torch"] is not None}))
 """
 
 

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -510,11 +511,10 @@ def warm_up(pipeline) -> None:
 
 def without_nnpack_if_blind() -> None:
     """Under the unit's ProcSubset=pid, /proc/cpuinfo is hidden: NNPACK cannot start and torch logs a
-    warning for every convolution (thousands of journal lines per scan). NNPACK is then switched off;
-    torch's other CPU kernels do the work."""
-    if not os.access("/proc/cpuinfo", os.R_OK):
-        import torch
-
+    warning for every convolution (thousands of journal lines per scan). With the torch backend
+    (the default ONNX Runtime backend never loads torch), NNPACK is then switched off."""
+    torch = sys.modules.get("torch")
+    if torch is not None and not os.access("/proc/cpuinfo", os.R_OK):
         torch.backends.nnpack.set_flags(False)
 
 
@@ -528,10 +528,10 @@ def serve(cfg: Config) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="faceunlock: %(message)s")
     started = time.monotonic()
-    without_nnpack_if_blind()
     card = load_card()
     store = runtime.open_store(cfg, card)
     pipeline = runtime.load_pipeline(cfg, card, cfg.daemon.threads)
+    without_nnpack_if_blind()
     warm_up(pipeline)
     bus = pydbus.SystemBus()
     service = FaceUnlockService(bus, cfg, card, pipeline, store)

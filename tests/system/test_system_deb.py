@@ -71,7 +71,8 @@ def test_apt_install(rig, deb):
     )
     print(f"apt install took {install.elapsed:.1f} s")
     assert rig.sb.out("systemctl is-enabled faceunlock.service") == "enabled"
-    assert rig.sb.out("systemctl is-active faceunlock.service") == "active", rig.journal()[-20:]
+    active = rig.sb.run("systemctl is-active faceunlock.service", check=False).stdout.strip()
+    assert active == "active", "\n".join(rig.journal()[-40:])
     assert rig.sb.out("stat -c '%U %a' /var/lib/faceunlock") == "faceunlock 700"
     version = rig.sb.out("faceunlock --version")
     assert version.split()[-1] == rig.prop("Version")
