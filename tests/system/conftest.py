@@ -154,9 +154,8 @@ def install_faceunlock(rig: Rig) -> None:
     rig.point_camera("live-a")
     start = rig.sb.run("systemctl start faceunlock.service", timeout=120, check=False)
     assert start.returncode == 0, "\n".join(rig.journal()[-30:])
-    # Guided enrolment keeps up to 2 anchors for each pose these 2 s of video show (3 poses at least).
-    assert rig.enrol("alice", "enrol-a") >= 6
-    assert rig.enrol("bob", "enrol-c") >= 6
+    assert rig.enrol("alice", "enrol-a") == 10
+    assert rig.enrol("bob", "enrol-c") == 10
 
 
 @pytest.fixture(scope="session")

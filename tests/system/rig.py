@@ -145,9 +145,11 @@ class Rig:
         result = self.sb.run(f"{command} doctor --json --frames 10", check=False, timeout=120)
         return result.returncode, json.loads(result.stdout)
 
-    def enrol(self, user: str, folder: str) -> int:
+    def enrol(self, user: str, folder: str, frames: int = 10) -> int:
+        """A plain enrolment of `frames` good frames (0: guided, which needs the poses the frames
+        show; these 2 s clips look straight ahead)."""
         self.point_camera(folder)
-        return json.loads(self.call("Enroll", "ssu", user, "default", 0).stdout)["data"][0]
+        return json.loads(self.call("Enroll", "ssu", user, "default", frames).stdout)["data"][0]
 
     def show(self, unit: str, *props: str) -> dict[str, str]:
         out = self.sb.out(["systemctl", "show", unit, *(f"-p{p}" for p in props)])

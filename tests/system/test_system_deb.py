@@ -83,7 +83,7 @@ def test_apt_install(rig, deb):
 
 
 def test_the_packaged_daemon_unlocks_a_locked_session_from_a_live_video(rig):
-    assert rig.enrol("alice", "enrol-a") >= 6, "guided enrolment: up to 2 anchors for each pose shown"
+    assert rig.enrol("alice", "enrol-a") == 10
     rig.write_config(config_text(camera=f"{VIDEO_DIR}/live-person-a.webm"))
     rig.sb.run("systemctl restart faceunlock.service", timeout=120)
     session = rig.open_session("alice")
