@@ -24,6 +24,9 @@ import gi
 gi.require_version("Atspi", "2.0")
 from gi.repository import Atspi  # noqa: E402
 
+RETRIES = 3
+"""Times a command is tried again when AT-SPI says a node no longer exists."""
+
 
 def application(title: str, timeout: float = 30.0):
     """The application whose window has this title."""
@@ -91,13 +94,27 @@ def answer(app, cmd: dict) -> dict:
 
 
 def main() -> int:
-    app = application(sys.argv[1])
+    title = sys.argv[1]
+    app = application(title)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
-        try:
-            reply = answer(app, json.loads(line))
-        except Exception as exc:  # noqa: BLE001  (reported to the test, which fails with it)
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        cmd = json.loads(line)
+        for attempt in range(RETRIES + 1):
+            try:
+                reply = answer(app, cmd)
+                break
+            except Exception as exc:  # noqa: BLE001  (reported to the test, which fails with it)
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+                if attempt == RETRIES or "no longer exists" not in str(exc):
+                    break
+                # A node went away while the tree was walked (a list rebuilt under us): look the
+                # application up again, as a screen reader would. A dead app is not found.
+                time.sleep(0.2)
+                try:
+                    app = application(title, timeout=5.0)
+                except TimeoutError as gone:
+                    reply = {"error": f"{exc}; then {gone}"}
+                    break
         print(json.dumps(reply), flush=True)
     return 0
 
