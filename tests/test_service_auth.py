@@ -101,25 +101,27 @@ def pam_client_as_nobody(service, pam_service: str) -> subprocess.CompletedProce
 
 def test_a_non_root_pam_client_follows_the_settings_the_daemon_has_in_effect(service):
     """A user's own screen locker runs the client as that user, who may not read the daemon's
-    state folder or its settings overlay: the client then asks the daemon for the settings."""
+    state folder or its settings overlay: the client then asks the daemon for the settings.
+    sudo is in the test config's [pam] services; the overlay's pam.sudo = false takes it out."""
     from gi.repository import GLib
 
     service.point_camera("live-a")
     proxy = service.proxy()
-    proxy.SetSetting("pam.lock_screen", GLib.Variant("b", False))
+    proxy.SetSetting("pam.sudo", GLib.Variant("b", False))
     try:
-        assert (service.folder / "store" / "settings.json").exists()
+        overlay = service.folder / "store" / "settings.json"
+        assert overlay.exists() and as_nobody(service, "cat", str(overlay)).returncode != 0
         with service.in_session("c4"):
-            off = pam_client_as_nobody(service, "swaylock")
-            sudo = pam_client_as_nobody(service, "sudo")
-        assert off.returncode == 2 and "not in [pam] services" in off.stderr, off.stderr
-        assert "face unlock is off" not in sudo.stderr and "enrolled" in sudo.stderr.lower(), sudo.stderr
-        proxy.SetSetting("pam.lock_screen", GLib.Variant("b", True))
+            off = pam_client_as_nobody(service, "sudo")
+            su = pam_client_as_nobody(service, "su")
+        assert off.returncode == 2 and "'sudo' is not in [pam] services" in off.stderr, off.stderr
+        assert su.returncode != 2 and "enrolled" in su.stderr.lower(), su.stderr
+        proxy.SetSetting("pam.sudo", GLib.Variant("b", True))
         with service.in_session("c4"):
-            on = pam_client_as_nobody(service, "swaylock")
+            on = pam_client_as_nobody(service, "sudo")
         assert on.returncode != 2 and "enrolled" in on.stderr.lower(), on.stderr
     finally:
-        proxy.SetSetting("pam.lock_screen", GLib.Variant("b", True))
+        proxy.SetSetting("pam.sudo", GLib.Variant("b", True))
 
 
 def test_non_root_caller_from_a_remote_session_is_refused(service):

@@ -57,12 +57,13 @@ class Stream:
     def emit(self, name: str, args: GLib.Variant) -> None:
         self.con.emit_signal(self.destination, OBJECT_PATH, INTERFACE, name, args)
 
-    def frame(self, rgb: np.ndarray, shown, extra: dict | None = None) -> None:
-        """Draw what the preview shows on rgb and send it, unless one was sent less than 1/MAX_FPS ago."""
+    def frame(self, rgb: np.ndarray, shown, extra: dict | None = None, force: bool = False) -> None:
+        """Draw what the preview shows on rgb and send it, unless one was sent less than 1/MAX_FPS ago
+        (force: send it anyway, for a frame that changes what the caller must see)."""
         from faceunlock.overlay import draw
 
         now = self.clock()
-        if now - self.last < 1.0 / MAX_FPS:
+        if now - self.last < 1.0 / MAX_FPS and not force:
             return
         self.last = now
         figures = {k: variant(v) for k, v in {**shown.as_dict(), **(extra or {})}.items() if v is not None}
@@ -122,6 +123,9 @@ def enrol(pipeline, cfg: Config, user: str, frames: int, stream: Stream) -> tupl
         anchors = runtime.enrol_capture(pipeline, cfg, frames, plain_progress)
         return anchors, {"mode": "plain", "captured": [], "anchors": len(anchors)}
 
+    completed = [0]
+    """Poses complete in the last frame: a frame that completes one is never dropped by the throttle."""
+
     def guided_progress(step, rgb, result) -> None:
         tell(step.pose, step.hint, step.done, step.total)
         shown = Frame(
@@ -134,7 +138,9 @@ def enrol(pipeline, cfg: Config, user: str, frames: int, stream: Stream) -> tupl
         )
         shown.liveness = step.quality.liveness
         extra = {"pose": step.pose, "captured": step.done, "needed": step.total, "complete": step.complete}
-        stream.frame(rgb, shown, extra)
+        newly_complete = len(step.complete) != completed[0]
+        completed[0] = len(step.complete)
+        stream.frame(rgb, shown, extra, force=newly_complete)
 
     anchors, report = runtime.guided_capture(pipeline, cfg, guided_progress)
     return anchors, {"mode": "guided", **report}
