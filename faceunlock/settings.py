@@ -179,4 +179,5 @@ def current(cfg: Config, values: dict) -> dict:
 def write(path: Path, values: dict, owner: tuple[int, int] | None = None) -> None:
     """Replace the overlay atomically, mode 0600, owned by whoever writes it (the daemon's user) or owner."""
     clean = {key: check_value(key, value) for key, value in sorted(values.items())}
+    path.parent.mkdir(mode=0o700, exist_ok=True)  # the state folder, before the first enrolment made it
     atomic_write(path, (json.dumps(clean, indent=1) + "\n").encode(), mode=0o600, owner=owner)

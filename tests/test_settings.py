@@ -118,6 +118,14 @@ def test_write_is_private_and_reads_back(rig):
     assert settings.read(path) == {"pam.sudo": False, "verify.security_level": "strict"}
 
 
+def test_first_write_makes_a_private_state_folder(tmp_path):
+    """A setting changed before any enrolment: the state folder does not exist yet."""
+    path = tmp_path / "store" / settings.FILE_NAME
+    settings.write(path, {"pam.sudo": False})
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert settings.read(path) == {"pam.sudo": False}
+
+
 def pam(rig_path, capsys, service="sudo"):
     """Run the PAM client as pam_exec does (an isolated interpreter), with no bus to reach."""
     env = {"PAM_USER": "root", "PAM_SERVICE": service, "PAM_TYPE": "auth", "PATH": "/usr/bin:/bin"}
