@@ -59,34 +59,12 @@ def test_non_root_caller_gets_named_errors(service, method, args, error):
     assert proc.returncode != 0 and f"Error {error}:" in proc.stderr, proc.stdout + proc.stderr
 
 
-def test_non_root_pam_client_cannot_verify_another_user(service):
-    """The client refuses before asking (nobody is not alice); the daemon would refuse too (above)."""
-    service.point_camera("live-a")
-    before = service.done_scans("alice")
-    with service.in_session("c4"):
-        proc = as_nobody(
-            service,
-            "env",
-            "PAM_USER=alice",
-            "PAM_SERVICE=sudo",
-            sys.executable,
-            "-I",
-            "-m",
-            "faceunlock.service.pam_client",
-            "--bus-address",
-            service.bus.address,
-            "--config",
-            str(service.config),
-        )
-    assert proc.returncode == 2 and "nobody may not authenticate as alice" in proc.stderr, proc.stderr
-    assert service.done_scans("alice") == before
-
-
-def pam_client_as_nobody(service, pam_service: str) -> subprocess.CompletedProcess:
+def pam_client_as_nobody(service, pam_service: str, user: str = "nobody") -> subprocess.CompletedProcess:
+    """The PAM client as pam_exec runs it for a locker of nobody's, asked to verify `user`."""
     return as_nobody(
         service,
         "env",
-        "PAM_USER=nobody",
+        f"PAM_USER={user}",
         f"PAM_SERVICE={pam_service}",
         sys.executable,
         "-I",
@@ -97,6 +75,16 @@ def pam_client_as_nobody(service, pam_service: str) -> subprocess.CompletedProce
         "--config",
         str(service.config),
     )
+
+
+def test_non_root_pam_client_cannot_verify_another_user(service):
+    """The client refuses before asking (nobody is not alice); the daemon would refuse too (above)."""
+    service.point_camera("live-a")
+    before = service.done_scans("alice")
+    with service.in_session("c4"):
+        proc = pam_client_as_nobody(service, "sudo", user="alice")
+    assert proc.returncode == 2 and "nobody may not authenticate as alice" in proc.stderr, proc.stderr
+    assert service.done_scans("alice") == before
 
 
 def test_a_non_root_pam_client_follows_the_settings_the_daemon_has_in_effect(service):

@@ -127,8 +127,8 @@ def not_local(conn, env: dict[str, str], any_user: bool) -> str | None:
         return f"cannot prove a local session: {exc}"
 
 
-def probe(conn) -> None:
-    """Read a property of the daemon within PROBE_TIMEOUT_MS; raises GLib.Error if it does not answer.
+def daemon_property(conn, name: str):
+    """A property of the daemon, read within PROBE_TIMEOUT_MS; raises GLib.Error if it does not answer.
 
     Properties are served by the daemon's main loop, which never waits for the camera, so a live
     daemon answers in milliseconds even mid-scan. A stopped (SIGSTOP) or wedged one would otherwise
@@ -136,35 +136,28 @@ def probe(conn) -> None:
     """
     from gi.repository import Gio, GLib
 
-    conn.call_sync(
-        BUS_NAME,
-        OBJECT_PATH,
-        "org.freedesktop.DBus.Properties",
-        "Get",
-        GLib.Variant("(ss)", (INTERFACE, "Version")),
-        GLib.VariantType("(v)"),
-        Gio.DBusCallFlags.NO_AUTO_START,
-        PROBE_TIMEOUT_MS,
-        None,
-    )
-
-
-def daemon_settings(conn) -> dict:
-    """The settings the daemon has in effect (its Settings property), within PROBE_TIMEOUT_MS."""
-    from gi.repository import Gio, GLib
-
     reply = conn.call_sync(
         BUS_NAME,
         OBJECT_PATH,
         "org.freedesktop.DBus.Properties",
         "Get",
-        GLib.Variant("(ss)", (INTERFACE, "Settings")),
+        GLib.Variant("(ss)", (INTERFACE, name)),
         GLib.VariantType("(v)"),
         Gio.DBusCallFlags.NO_AUTO_START,
         PROBE_TIMEOUT_MS,
         None,
     )
-    return dict(reply.unpack()[0])
+    return reply.unpack()[0]
+
+
+def probe(conn) -> None:
+    """Make sure the daemon answers before a scan is asked of it (see daemon_property)."""
+    daemon_property(conn, "Version")
+
+
+def daemon_settings(conn) -> dict:
+    """The settings the daemon has in effect (its Settings property)."""
+    return dict(daemon_property(conn, "Settings"))
 
 
 def verify(conn, user: str, timeout: float) -> tuple[str, str]:
