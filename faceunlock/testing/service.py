@@ -200,8 +200,13 @@ def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:
         time.sleep(step)
 
 
-def extract(video: Path, out: Path, frames: range) -> Path:
+def extract(video: Path, out: Path, frames: range, jpeg_quality: int | None = None) -> Path:
+    """The given frames of a video as a folder of PNG files (JPEG at jpeg_quality, when given)."""
     import cv2
+
+    suffix, params = "png", []
+    if jpeg_quality is not None:
+        suffix, params = "jpg", [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
 
     out.mkdir(parents=True, exist_ok=True)
     cap = cv2.VideoCapture(str(video))
@@ -211,7 +216,7 @@ def extract(video: Path, out: Path, frames: range) -> Path:
         if not ok:
             break
         if i in frames:
-            cv2.imwrite(str(out / f"frame{i:04d}.png"), frame)
+            cv2.imwrite(str(out / f"frame{i:04d}.{suffix}"), frame, params)
         i += 1
     cap.release()
     assert len(list(out.iterdir())) == len(frames), f"{video} has fewer than {frames.stop} frames"

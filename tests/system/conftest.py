@@ -19,6 +19,8 @@ import pytest
 from rig import DEB_CACHE, FRAMES, Rig
 from sandbox import Sandbox
 
+from faceunlock.testing.service import extract
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -91,23 +93,6 @@ def container_debs(run_sh) -> Path:
     return DEB_CACHE
 
 
-def extract(video: Path, out: Path, frames: range) -> None:
-    import cv2
-
-    out.mkdir(parents=True)
-    cap = cv2.VideoCapture(str(video))
-    i = 0
-    while i < frames.stop:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if i in frames:
-            cv2.imwrite(str(out / f"frame{i:04d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        i += 1
-    cap.release()
-    assert len(list(out.iterdir())) == len(frames), f"{video} has fewer than {frames.stop} frames"
-
-
 @pytest.fixture(scope="session")
 def frame_folders() -> Path:
     """Folders of real video frames (see FRAME_SETS), world-readable for the daemon's own user."""
@@ -117,7 +102,7 @@ def frame_folders() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="faceunlock-frames-"))
     try:
         for name, (source, frames) in FRAME_SETS.items():
-            extract(video / source, folder / name, frames)
+            extract(video / source, folder / name, frames, jpeg_quality=95)
         for path in [folder, *folder.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         yield folder
