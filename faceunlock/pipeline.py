@@ -10,6 +10,7 @@ import numpy as np
 
 from faceunlock.config import Config
 from faceunlock.liveness import cues as live
+from faceunlock.liveness.score import ALL_CUES, cues_for
 from faceunlock.model import ModelCard
 from faceunlock.vision.align import align, sharpness
 from faceunlock.vision.backend import DEFAULT_BACKEND
@@ -42,7 +43,11 @@ class FrameResult:
 
 
 class Pipeline:
-    """Detector, embedder and liveness networks, loaded once (on the inference backend) and kept warm."""
+    """Detector, embedder and liveness networks, loaded once (on the inference backend) and kept warm.
+
+    all_cues: measure every liveness cue (fitting and evaluating the liveness model), not only
+    those the liveness card's features use.
+    """
 
     def __init__(
         self,
@@ -51,6 +56,7 @@ class Pipeline:
         threads: int | None = 2,
         backend: str = DEFAULT_BACKEND,
         one_shot: bool = False,
+        all_cues: bool = False,
     ):
         from faceunlock.liveness.card import load_liveness_card
         from faceunlock.liveness.runtime import PadNetworks
@@ -67,6 +73,7 @@ class Pipeline:
         self.tracking = TrackPolicy()
         self.live_card = load_liveness_card() if cfg.liveness.enabled else None
         self.pad = PadNetworks(self.live_card, threads=1) if self.live_card else None
+        self.cues = ALL_CUES if all_cues or not self.live_card else cues_for(self.live_card.fusion.features)
 
     @property
     def fingerprint(self) -> str:
@@ -115,16 +122,23 @@ class Pipeline:
         return result
 
     def measure(self, rgb, face: Face, chip, previous: FrameResult | None, networks) -> live.FrameCues:
-        """The liveness cues of this frame's face (see faceunlock.liveness.cues)."""
+        """The liveness cues of this frame's face (see faceunlock.liveness.cues): the networks'
+        log-odds, the identical-frame check, and of the rest only those in `self.cues` (the ones
+        the liveness card's features use, unless the pipeline was built with all_cues)."""
+        want = self.cues
         out = live.FrameCues(motion=live.motion_frame(rgb))
         before = previous.live.motion if previous is not None and previous.live is not None else None
         if before is not None:
-            out.frozen, out.face_shift, out.ring_shift = live.measure_motion(before, out.motion, face.box)
+            out.frozen, out.face_shift, out.ring_shift = live.measure_motion(
+                before, out.motion, face.box, ring="ring_shift" in want
+            )
         for index in range(len(self.pad)) if networks is None else networks:
             crop = self.pad.crop(index, rgb, face.box)
             out.pad[index] = self.pad.score(index, crop)
-            if index == 0:
+            if index == 0 and "glare" in want:
                 out.glare = live.glare_share(crop)
-        out.moire = live.moire_share(chip)
-        out.ring_level = live.ring_level(out.motion, face.box)
+        if "moire" in want:
+            out.moire = live.moire_share(chip)
+        if "ring_level" in want:
+            out.ring_level = live.ring_level(out.motion, face.box)
         return out

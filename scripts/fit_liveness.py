@@ -55,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = Config()
     card = load_liveness_card()
-    pipeline = Pipeline(cfg, load_card(), threads=1)
+    pipeline = Pipeline(cfg, load_card(), threads=1, all_cues=True)
     data = Path(args.data)
     clips = recorded_clips(data, FIT) + made_clips(data, FIT, args.prints)
     items = [ev.prepare(pipeline, c, cfg, Path(args.cache)) for c in clips]

@@ -155,3 +155,41 @@ def test_a_folder_of_one_repeated_frame_does_not_unlock_through_the_cli(shared_c
     )
     out = capsys.readouterr().out
     assert code == 1 and out.startswith("no-match: presentation attack: still picture")
+
+
+def test_the_run_time_measures_only_the_cues_the_card_uses_and_scores_the_same(
+    shared_clips, pad_pipeline, pad_cfg
+):
+    """The scan skips the cues the fitted fusion dropped (ring flow, glare, moire, flicker) and its
+    window features are those of a pipeline that measures everything (as fitting does)."""
+    from faceunlock.liveness.score import Evidence
+    from faceunlock.model import load_card
+    from faceunlock.pipeline import Pipeline
+
+    everything = Pipeline(pad_cfg, load_card(), threads=1, all_cues=True)
+    frames = list(itertools.islice(shared_clips["live-person-a"].frames(), 40))
+    features, ring = {}, {}
+    for name, pipeline in (("card", pad_pipeline), ("all", everything)):
+        evidence, previous, shifts = Evidence(), None, []
+        for k, rgb in enumerate(frames):
+            r = pipeline.analyse(rgb, previous=previous, networks=pipeline.networks_for(k))
+            evidence.add(r.live, k % 2, previous is not None)
+            shifts.append(r.live.ring_shift)
+            previous = r
+        features[name], ring[name] = evidence.features(), shifts
+    used = pad_pipeline.live_card.fusion.features
+    assert "ring_shift" not in pad_pipeline.cues and "coupling" not in used
+    assert all(s is None for s in ring["card"]) and sum(s is not None for s in ring["all"]) > 30
+    assert features["all"]["coupling"] is not None and features["card"]["coupling"] is None
+    for name in used:
+        assert features["card"][name] is not None
+        assert features["card"][name] == features["all"][name], name
+
+
+def test_a_card_naming_an_unknown_feature_is_refused():
+    from faceunlock.errors import ModelError
+    from faceunlock.liveness.score import cues_for
+
+    assert cues_for(("pad", "stillness")) == {"face_shift"}
+    with pytest.raises(ModelError, match="unknown liveness feature.*blink"):
+        cues_for(("pad", "blink"))

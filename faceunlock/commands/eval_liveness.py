@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("liveness is off in the config: nothing to evaluate")
     card = load_card()
     threshold = card.scan_threshold(cfg.verify.security_level)
-    pipeline = Pipeline(cfg, card, threads=args.threads)
+    pipeline = Pipeline(cfg, card, threads=args.threads, all_cues=True)
     clips = user_clips(args)
     if args.split != "none":
         data = Path(args.data)

@@ -96,8 +96,11 @@ def median_flow(prev: np.ndarray, cur: np.ndarray, mask: np.ndarray) -> tuple[fl
     return float(np.median(d[:, 0])), float(np.median(d[:, 1]))
 
 
-def measure_motion(prev: MotionFrame, cur: MotionFrame, box) -> tuple[bool, tuple | None, tuple | None]:
-    """(frozen, face_shift, ring_shift) of cur against prev, shifts in face widths."""
+def measure_motion(
+    prev: MotionFrame, cur: MotionFrame, box, ring: bool = True
+) -> tuple[bool, tuple | None, tuple | None]:
+    """(frozen, face_shift, ring_shift) of cur against prev, shifts in face widths; the ring's only
+    when `ring`."""
     if prev.grey.shape != cur.grey.shape:
         return False, None, None
     if np.array_equal(prev.grey, cur.grey):
@@ -106,7 +109,7 @@ def measure_motion(prev: MotionFrame, cur: MotionFrame, box) -> tuple[bool, tupl
     if w <= 1:
         return False, None, None
     face = median_flow(prev.grey, cur.grey, face_mask)
-    ring = median_flow(prev.grey, cur.grey, ring_mask)
+    ring = median_flow(prev.grey, cur.grey, ring_mask) if ring else None
     norm = 1.0 / w
     face = None if face is None else (face[0] * norm, face[1] * norm)
     ring = None if ring is None else (ring[0] * norm, ring[1] * norm)

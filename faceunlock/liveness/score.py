@@ -27,21 +27,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faceunlock.errors import ModelError
 from faceunlock.liveness.card import Fusion, LivenessCard
 from faceunlock.liveness.cues import FrameCues
 
-FEATURES = (
-    "pad",
-    "pad0",
-    "pad1",
-    "pad_votes",
-    "coupling",
-    "motion",
-    "stillness",
-    "glare",
-    "moire",
-    "flicker",
-)
+CUES_OF_FEATURE = {
+    "pad": (),
+    "pad0": (),
+    "pad1": (),
+    "pad_votes": (),
+    "coupling": ("face_shift", "ring_shift"),
+    "motion": ("face_shift",),
+    "stillness": ("face_shift",),
+    "glare": ("glare",),
+    "moire": ("moire",),
+    "flicker": ("ring_level",),
+}
+"""The per-frame measurements (faceunlock.liveness.cues) each window feature is computed from; the
+networks' log-odds and the identical-frame check are always measured."""
+FEATURES = tuple(CUES_OF_FEATURE)
+ALL_CUES = frozenset(c for cues in CUES_OF_FEATURE.values() for c in cues)
 LOGIT_CLIP = 8.0
 STILL_MOTION = 0.01
 STILL_LEVEL = -2.5
@@ -119,6 +124,14 @@ class Evidence:
         if self.level_steps and self.levels:
             out["flicker"] = float(np.mean(self.level_steps)) / max(float(np.mean(self.levels)), 1.0)
         return out
+
+
+def cues_for(features: tuple[str, ...]) -> frozenset[str]:
+    """The per-frame measurements the named window features need (ModelError for an unknown one)."""
+    unknown = [f for f in features if f not in CUES_OF_FEATURE]
+    if unknown:
+        raise ModelError(f"unknown liveness feature(s) {', '.join(unknown)}; known: {', '.join(FEATURES)}")
+    return frozenset(c for f in features for c in CUES_OF_FEATURE[f])
 
 
 def mean(values: list[float]) -> float | None:
