@@ -84,6 +84,11 @@ def load_embedder(
         if means.shape != (3,):
             raise ModelError(f"{card.onnx.path} records {means.size} input means, not 3")
         return Embedder(net, means, card.sha256, flip, backend=backend, source=card.onnx.sha256)
+    if card.quantised:
+        raise ModelError(
+            f"model {card.name} is an int8 ONNX network: it runs on the onnx backend only "
+            "(the torch port is the float network it was quantised from)"
+        )
     from faceunlock.vision.embed import torch_embedding_net
 
     found = file_sha256(card.weights) if card.weights.is_file() else "missing"

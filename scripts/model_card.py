@@ -6,6 +6,7 @@ and 1e-4 (fast), rounded down to 4 decimals, as for the shipped card.
 
     python scripts/model_card.py --name NAME --weights W.pt --view2 v2.json [--view2-no-flip v2nf.json]
         [--view1 v1.json] [--train-log W.jsonl] --out-dir DIR
+    python scripts/model_card.py --recalibrate NAME --view2 v2.json --out-dir DIR
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def card(args: argparse.Namespace) -> dict:
+def lfw_sections(args: argparse.Namespace) -> dict:
+    """The card's thresholds, their calibration and the LFW metrics, from the eval lfw JSON files."""
     v2 = json.loads(Path(args.view2).read_text())
     full = v2["all_pairs"]
     thresholds = {level: floor4(full["threshold_at_far"][far]) for level, far in LEVELS.items()}
-    weights = Path(args.weights)
     repo_models = package_data("models").resolve()
     env = "" if Path(args.out_dir).resolve() == repo_models else f"FACEUNLOCK_MODELS={args.out_dir} "
     metrics = {
@@ -74,6 +75,21 @@ def card(args: argparse.Namespace) -> dict:
             "--root ../shared/data/lfw/lfw-deepfunneled --pairs ../shared/data/lfw/pairsDevTest.txt "
             "--threshold-pairs ../shared/data/lfw/pairsDevTrain.txt --no-all-pairs --cache cache/",
         }
+    return {
+        "thresholds": thresholds,
+        "thresholds_calibration": {
+            "method": "largest distance threshold whose false accept rate on all cross-identity pairs of "
+            "LFW is at most the target; rounded down to 4 decimals",
+            "targets": {level: f"FAR <= {far}" for level, far in LEVELS.items()},
+            "command": metrics["command"].replace(" [--no-flip]", " --json lfw.json"),
+            "tar_on_lfw_photos": {level: round(full["tar_at_far"][far], 5) for level, far in LEVELS.items()},
+        },
+        "metrics": metrics,
+    }
+
+
+def card(args: argparse.Namespace) -> dict:
+    weights = Path(args.weights)
     training = {"data": "celeba-train (200 identities, 4,161 photos), through MTCNN + alignment"}
     if args.train_command:
         training["command"] = args.train_command
@@ -105,23 +121,21 @@ def card(args: argparse.Namespace) -> dict:
             "flip_average": True,
         },
         "output": {"dim": 128, "distance": "euclidean", "normalised": False},
-        "thresholds": thresholds,
-        "thresholds_calibration": {
-            "method": "largest distance threshold whose false accept rate on all cross-identity pairs of "
-            "LFW is at most the target; rounded down to 4 decimals",
-            "targets": {level: f"FAR <= {far}" for level, far in LEVELS.items()},
-            "command": metrics["command"].replace(" [--no-flip]", " --json lfw.json"),
-            "tar_on_lfw_photos": {level: round(full["tar_at_far"][far], 5) for level, far in LEVELS.items()},
-        },
-        "metrics": metrics,
+        **lfw_sections(args),
         "training": training,
     }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--name", required=True)
-    p.add_argument("--weights", required=True)
+    p.add_argument("--name", help="the new card's name")
+    p.add_argument("--weights", help="the new card's weights")
+    p.add_argument(
+        "--recalibrate",
+        metavar="NAME",
+        help="instead of a new card, redo the thresholds and LFW metrics of --out-dir/NAME.json (keeping "
+        "the rest; its attempt section is dropped: redo it with scripts/attempt_card.py --write)",
+    )
     p.add_argument("--view2", required=True, help="eval lfw --json output: View 2, all pairs, flip-averaged")
     p.add_argument("--view2-no-flip", help="the same without flip averaging")
     p.add_argument("--view1", help="eval lfw --json output on pairsDevTest with --threshold-pairs")
@@ -130,9 +144,18 @@ def main() -> None:
     p.add_argument("--train-command", help="the faceunlock train command that made the weights")
     p.add_argument("--out-dir", required=True)
     args = p.parse_args()
-    out = Path(args.out_dir) / f"{args.name}.json"
+    if args.recalibrate:
+        args.name = args.recalibrate
+        out = Path(args.out_dir) / f"{args.name}.json"
+        raw = {k: v for k, v in json.loads(out.read_text()).items() if k != "attempt"}
+        written = {**raw, **lfw_sections(args)}
+    elif args.name and args.weights:
+        out = Path(args.out_dir) / f"{args.name}.json"
+        written = card(args)
+    else:
+        p.error("give --name and --weights, or --recalibrate NAME")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(card(args), indent=1) + "\n")
+    out.write_text(json.dumps(written, indent=1) + "\n")
     print(f"wrote {out}")
 
 

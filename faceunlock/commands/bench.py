@@ -73,7 +73,11 @@ def report(r: dict) -> None:
     print(
         f"accuracy check ({'ok' if a['ok'] else 'FAILED'}): genuine frames under the threshold, followed "
         f"{a['genuine_under_threshold']['followed']} vs detected {a['genuine_under_threshold']['detected']}; "
-        f"max descriptor difference to torch {a['max_descriptor_diff_vs_torch']}"
+        + (
+            f"largest distance shift against the float network {a['max_distance_shift_vs_float']}"
+            if a["max_distance_shift_vs_float"] is not None
+            else f"max descriptor difference to torch {a['max_descriptor_diff_vs_torch']}"
+        )
     )
     peer = r.get("peer")
     if peer:

@@ -121,7 +121,8 @@ def prepare(pipeline: Pipeline, clip: Clip, cfg: Config, cache: Path | None = No
     def cached(kind: str, version: int, compute):
         if cache is None:
             return compute()
-        models = [pipeline.fingerprint] + [n.onnx_sha256 for n in pipeline.live_card.networks]
+        networks = [n.onnx_sha256 for n in pipeline.live_card.networks]
+        models = [pipeline.fingerprint, pipeline.embedder.source, *networks]
         ident = (version, clip.name, models) + ((clip.revision,) if clip.revision else ())
         key = hashlib.sha256(repr(ident).encode()).hexdigest()[:16]
         path = cache / f"{clip.name}-{kind}-{key}.pkl"

@@ -32,6 +32,8 @@ from faceunlock.paths import installed_package
 COLD_FRAMES = 3
 TIME = "/usr/bin/time"  # GNU time (Debian package "time"): the peak RSS of a child
 
+INT8_SHIFT = 0.03
+"""The most an int8 embedder may move a distance from its float source's (tests/test_onnx_parity.py)."""
 MIN_FRAMES = 70
 """Enrolment takes the first 60 frames; verification needs some more after them."""
 
@@ -170,7 +172,9 @@ def accuracy_check(pipeline, frames: list[np.ndarray], anchors: np.ndarray, thre
 
     - following vs a full detection on every frame: the genuine distances to the anchors;
     - the backend against the torch port (when torch is installed): the largest difference between
-      their descriptors of the same chips (parity: at most 1e-5).
+      their descriptors of the same chips (parity: at most 1e-5);
+    - an int8 card against the float network it was quantised from: the largest change of a chip's
+      distance to the first chip (at most INT8_SHIFT; its thresholds are its own, recalibrated).
     """
     from faceunlock.verify import nearest_distance
 
@@ -193,17 +197,30 @@ def accuracy_check(pipeline, frames: list[np.ndarray], anchors: np.ndarray, thre
             "detected": round(float(np.mean(np.array(detected) < threshold)), 4),
         },
         "max_descriptor_diff_vs_torch": None,
+        "max_distance_shift_vs_float": None,
     }
-    if pipeline.backend != "torch" and chips and torch_installed():
+    if pipeline.card.quantised and chips:
+        from faceunlock.model import FLOAT_MODEL, load_card
+        from faceunlock.networks import load_embedder
+
+        stack = np.stack(chips)
+        ours, ref = (
+            pipeline.embedder.embed(stack),
+            load_embedder(load_card(FLOAT_MODEL), "onnx", 1).embed(stack),
+        )
+        shift = np.abs(np.linalg.norm(ours - ours[0], axis=1) - np.linalg.norm(ref - ref[0], axis=1))
+        out["max_distance_shift_vs_float"] = round(float(shift.max()), 5)
+    elif pipeline.backend != "torch" and chips and torch_installed():
         from faceunlock.networks import load_embedder
 
         reference = load_embedder(pipeline.card, "torch", 1).embed(np.stack(chips))
         out["max_descriptor_diff_vs_torch"] = float(
             np.abs(pipeline.embedder.embed(np.stack(chips)) - reference).max()
         )
-    parity = out["max_descriptor_diff_vs_torch"]
+    parity, shift = out["max_descriptor_diff_vs_torch"], out["max_distance_shift_vs_float"]
     out["ok"] = bool(
         (parity is None or parity <= 1e-5)
+        and (shift is None or shift <= INT8_SHIFT)
         and out["genuine_under_threshold"]["followed"] >= out["genuine_under_threshold"]["detected"] - 0.02
     )
     return out

@@ -91,6 +91,11 @@ def export_embedder(card_name: str, out_dir: Path) -> tuple[Path, str]:
     from faceunlock.vision.embed import load_face_resnet
 
     card = load_card(card_name)
+    if card.quantised:
+        raise ModelError(
+            f"model {card.name} is an int8 quantisation: export its float source and quantise it with "
+            "scripts/quantise_embedder.py"
+        )
     if file_sha256(card.weights) != card.sha256:
         raise ModelError(f"weights {card.weights} do not have the sha256 of card {card.name}")
     model = load_face_resnet(card.weights)
