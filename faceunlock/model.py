@@ -14,10 +14,18 @@ from pathlib import Path
 from faceunlock.errors import ModelError
 from faceunlock.paths import installed_package, models_dir
 
-DEFAULT_MODEL = "dlib-resnet-ft1"
+DEFAULT_MODEL = "dlib-resnet-ft1-int8"
+"""The run-time embedder: the int8 quantisation of FLOAT_MODEL, with its own calibrated thresholds."""
+FLOAT_MODEL = "dlib-resnet-ft1"
+"""The float network with torch weights: training, export, the torch backend and the parity tests."""
 LEVELS = ("strict", "balanced", "fast")
 DETECTOR_CARD = "mtcnn"
 MTCNN_NETS = ("pnet", "rnet", "onet")
+
+
+def default_model(backend: str) -> str:
+    """The card a command uses when none is named: the torch backend runs the float network."""
+    return FLOAT_MODEL if backend == "torch" else DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class ModelCard:
     thresholds: dict[str, float]
     attempt: AttemptThresholds | None = None
     onnx: OnnxFile | None = None
+    quantised: bool = False
+    """The ONNX file is an int8 quantisation of the weights: it runs on the onnx backend only."""
 
     @property
     def embedding_id(self) -> str:
@@ -148,6 +158,7 @@ def load_card(name: str = DEFAULT_MODEL) -> ModelCard:
             thresholds=thresholds,
             attempt=read_attempt(raw.get("attempt"), path),
             onnx=onnx_file(raw.get("onnx"), path.parent),
+            quantised="quantisation" in raw,
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"model card {path} is malformed: {exc!r}") from None

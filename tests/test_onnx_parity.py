@@ -2,19 +2,23 @@
 
 Parity: on LFW photos and webcam frames (live and replayed), the ONNX detector finds the same faces
 as the torch one, with boxes and landmarks within 1e-5 of the face's size and scores within 1e-5, and
-the ONNX embedder's descriptors (plain and flip-averaged) are within 1e-5 of torch's, so templates,
-the fingerprint and the calibrated thresholds hold for either backend.
+the float ONNX embedder's descriptors (plain and flip-averaged) are within 1e-5 of torch's, so
+templates, the fingerprint and the calibrated thresholds hold for either backend.
+
+The run-time embedder is the int8 quantisation of the float one: rebuilt byte for byte by its
+script, close to the float network on real chips, and with its own card and thresholds.
 """
 
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from faceunlock.errors import ModelError
-from faceunlock.model import load_card, load_detector_card
+from faceunlock.model import DEFAULT_MODEL, FLOAT_MODEL, load_card, load_detector_card
 from faceunlock.networks import load_detector, load_detector_nets, load_embedder
 from faceunlock.paths import models_dir
 from faceunlock.vision.align import align
@@ -88,7 +92,7 @@ def test_each_detector_net_agrees_on_real_inputs(images, detectors):
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_the_embedders_agree(chips, flip):
-    card = load_card()
+    card = load_card(FLOAT_MODEL)
     onnx = load_embedder(card, "onnx", 1, flip).embed(chips)
     ref = load_embedder(card, "torch", 1, flip).embed(chips)
     assert len(chips) >= 10 and onnx.shape == ref.shape == (len(chips), 128)
@@ -98,7 +102,7 @@ def test_the_embedders_agree(chips, flip):
 def test_the_flip_pair_in_one_batch_equals_two_passes(chips):
     from faceunlock.vision.embed_input import flip_average, mirror
 
-    embedder = load_embedder(load_card(), "onnx", 1, flip=False)
+    embedder = load_embedder(load_card(FLOAT_MODEL), "onnx", 1, flip=False)
     expected = flip_average(embedder.embed(chips[:4]), embedder.embed(mirror(chips[:4])))
     embedder.flip = True
     assert np.abs(embedder.embed(chips[:4]) - expected).max() <= TOLERANCE
@@ -109,7 +113,7 @@ def test_the_shipped_files_are_what_export_writes(tmp_path):
     from faceunlock.cli import main
 
     assert main(["export", "--out", str(tmp_path)]) == 0
-    card = load_card()
+    card = load_card(FLOAT_MODEL)
     shipped = {card.onnx.path.name: card.onnx.sha256}
     shipped |= {n.onnx.path.name: n.onnx.sha256 for n in load_detector_card().values()}
     assert len(shipped) == 4
@@ -137,15 +141,65 @@ def test_a_changed_onnx_file_does_not_load(models_copy):
 
 def test_an_onnx_file_from_other_weights_does_not_load(models_copy):
     """The card's own sha256 for a file exported from other weights: caught by the recorded source."""
-    path = models_copy / "dlib-resnet-ft1.json"
-    raw = json.loads(path.read_text())
-    raw["weights"]["sha256"] = "0" * 64
-    path.write_text(json.dumps(raw))
-    with pytest.raises(ModelError, match="was exported from weights"):
-        load_embedder(load_card())
+    for name in (FLOAT_MODEL, DEFAULT_MODEL):
+        path = models_copy / f"{name}.json"
+        raw = json.loads(path.read_text())
+        raw["weights"]["sha256"] = "0" * 64
+        path.write_text(json.dumps(raw))
+        with pytest.raises(ModelError, match="was exported from weights"):
+            load_embedder(load_card(name))
 
 
 def test_a_missing_onnx_file_is_a_clear_error(models_copy):
     (models_copy / "dlib-resnet-ft1.onnx").unlink()
     with pytest.raises(ModelError, match="model file not found: .*dlib-resnet-ft1.onnx"):
-        load_embedder(load_card())
+        load_embedder(load_card(FLOAT_MODEL))
+
+
+def test_the_shipped_int8_file_is_what_the_quantise_script_writes(tmp_path, celeba_dir):
+    """scripts/quantise_embedder.py, from the float file and celeba-train, reproduces it byte for byte."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "quantise_embedder.py"
+    cmd = [sys.executable, str(script), "--calibration", str(celeba_dir), "--out", str(tmp_path)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    card = load_card(DEFAULT_MODEL)
+    assert card.quantised and card.onnx.path.name == f"{FLOAT_MODEL}-int8.onnx"
+    assert file_sha256(card.onnx.path) == card.onnx.sha256
+    assert file_sha256(tmp_path / card.onnx.path.name) == card.onnx.sha256
+    written = json.loads((tmp_path / f"{DEFAULT_MODEL}.json").read_text())
+    assert written["quantisation"] == json.loads(card_path(DEFAULT_MODEL).read_text())["quantisation"]
+
+
+def card_path(name):
+    return models_dir() / f"{name}.json"
+
+
+def test_the_int8_embedder_keeps_the_float_ones_distances(chips):
+    """On real chips, every pairwise distance moves by little next to the thresholds' spacing; the
+    int8 card's thresholds were recalibrated, not copied."""
+
+    def distances(e):
+        d = np.sqrt(((e[:, None] - e[None]) ** 2).sum(-1))
+        return d[np.triu_indices(len(e), 1)]
+
+    int8, float_ = load_card(DEFAULT_MODEL), load_card(FLOAT_MODEL)
+    a = load_embedder(int8, "onnx", 1).embed(chips)
+    b = load_embedder(float_, "onnx", 1).embed(chips)
+    moved = np.abs(distances(a) - distances(b))
+    assert len(moved) >= 45 and moved.max() <= 0.03 and moved.mean() <= 0.008, (moved.max(), moved.mean())
+    assert 0 < np.abs(a - b).max() <= 0.06
+    assert int8.thresholds != float_.thresholds and int8.attempt.thresholds != float_.attempt.thresholds
+    assert int8.embedding_id != float_.embedding_id and int8.sha256 == float_.sha256
+
+
+def test_the_int8_card_runs_on_onnx_only():
+    from faceunlock.model import default_model
+    from faceunlock.training.export import export_embedder
+
+    with pytest.raises(ModelError, match="int8 ONNX network: it runs on the onnx backend only"):
+        load_embedder(load_card(DEFAULT_MODEL), "torch", 1)
+    with pytest.raises(ModelError, match="int8 quantisation: export its float source"):
+        export_embedder(DEFAULT_MODEL, models_dir())
+    assert default_model("torch") == FLOAT_MODEL and default_model("onnx") == DEFAULT_MODEL

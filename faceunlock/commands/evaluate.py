@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from faceunlock.model import DEFAULT_MODEL, load_card
+from faceunlock.model import default_model, load_card
 from faceunlock.vision.backend import BACKENDS, DEFAULT_BACKEND
 
 
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise ValueError(f"dataset root is not a folder: {root}")
-    card = load_card(args.model or DEFAULT_MODEL)
+    card = load_card(args.model or default_model(args.backend))
     flip = card.flip if args.flip is None else args.flip
     embedder = load_embedder(card, args.backend, args.threads, flip)
     cache = Path(args.cache) if args.cache else None

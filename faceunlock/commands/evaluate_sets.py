@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from faceunlock.evaluation.metrics import FAR_TARGETS
-from faceunlock.model import DEFAULT_MODEL, load_card
+from faceunlock.model import default_model, load_card
 
 FALLBACK_RULE = "centroid"
 
@@ -43,7 +43,7 @@ def run_sets(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise ValueError(f"dataset root is not a folder: {root}")
-    card = load_card(args.model or DEFAULT_MODEL)
+    card = load_card(args.model or default_model(args.backend))
     rule = args.rule or (card.attempt.rule if card.attempt else FALLBACK_RULE)
     flip = card.flip if args.flip is None else args.flip
     cache = Path(args.cache) if args.cache else None

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faceunlock.model import DEFAULT_MODEL
+from faceunlock.model import FLOAT_MODEL
 from faceunlock.paths import models_dir
 
 
 def register(sub) -> None:
     """Add this subcommand's parser."""
     p = sub.add_parser("export", help="write the ONNX files the run time loads, from the torch models")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="embedder model card (default: the shipped one)")
+    p.add_argument(
+        "--model",
+        default=FLOAT_MODEL,
+        help=f"float embedder card with torch weights (default {FLOAT_MODEL})",
+    )
     p.add_argument("--out", help="folder to write into (default: the model cards' folder)")
     p.add_argument(
         "--cards",
