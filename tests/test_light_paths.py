@@ -2,6 +2,7 @@
 and a failing `faceunlock list` loads no network at all."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -84,3 +85,27 @@ def test_the_probe_sees_torch_when_a_command_loads_it(tmp_path):
     """The probe can fail: the torch backend does import torch (then fails on the missing pairs file)."""
     result, err = run_cli("eval", "lfw", "--backend", "torch", "--root", str(tmp_path), "--pairs", "missing")
     assert result == {"code": 1, "torch": True}, err
+
+
+def test_onnx_runtime_sends_no_telemetry_and_writes_nothing_home(tmp_path):
+    """ONNX Runtime's Linux telemetry (on by default unless CI or ORT_DISABLE_TELEMETRY is set) is
+    off in every faceunlock process: loading the networks leaves the home folder empty."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS")
+    }
+    env["HOME"] = str(home)
+    code = (
+        "import os, numpy as np\n"
+        "from faceunlock.config import Config\n"
+        "from faceunlock.model import load_card\n"
+        "from faceunlock.pipeline import Pipeline\n"
+        "Pipeline(Config(), load_card(), threads=1).analyse(np.zeros((240, 320, 3), np.uint8))\n"
+        "print(os.environ['ORT_DISABLE_TELEMETRY'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
+    assert list(home.rglob("*")) == [], "onnxruntime wrote into the home folder"
