@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from faceunlock.config import Config
@@ -13,7 +14,7 @@ from faceunlock.liveness import cues as live
 from faceunlock.liveness.score import ALL_CUES, cues_for
 from faceunlock.model import ModelCard
 from faceunlock.vision.align import align, sharpness
-from faceunlock.vision.backend import DEFAULT_BACKEND
+from faceunlock.vision.backend import DEFAULT_BACKEND, thread_count
 from faceunlock.vision.detect import Detection, Face
 from faceunlock.vision.liveness import ir_cues
 from faceunlock.vision.track import TrackPolicy, locate
@@ -45,6 +46,8 @@ class FrameResult:
 class Pipeline:
     """Detector, embedder and liveness networks, loaded once (on the inference backend) and kept warm.
 
+    threads: the inference threads of each network, and OpenCV's thread count (process-wide: its
+    resizing, warping and optical flow would otherwise use every core).
     all_cues: measure every liveness cue (fitting and evaluating the liveness model), not only
     those the liveness card's features use.
     """
@@ -62,6 +65,7 @@ class Pipeline:
         from faceunlock.liveness.runtime import PadNetworks
         from faceunlock.networks import load_detector, load_embedder
 
+        cv2.setNumThreads(thread_count(threads))
         self.card = card
         self.backend = backend
         self.liveness = cfg.liveness
