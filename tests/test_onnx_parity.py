@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from faceunlock.errors import ModelError
+from faceunlock.evaluation.speed import INT8_SHIFT
 from faceunlock.model import DEFAULT_MODEL, FLOAT_MODEL, load_card, load_detector_card
 from faceunlock.networks import load_detector, load_detector_nets, load_embedder
 from faceunlock.paths import models_dir
@@ -208,7 +209,8 @@ def test_the_int8_embedder_keeps_the_float_ones_distances(chips):
     a = load_embedder(int8, "onnx", 1).embed(chips)
     b = load_embedder(float_, "onnx", 1).embed(chips)
     moved = np.abs(distances(a) - distances(b))
-    assert len(moved) >= 45 and moved.max() <= 0.03 and moved.mean() <= 0.008, (moved.max(), moved.mean())
+    spread = (moved.max(), moved.mean())
+    assert len(moved) >= 45 and moved.max() <= INT8_SHIFT and moved.mean() <= 0.008, spread
     assert 0 < np.abs(a - b).max() <= 0.06
     assert int8.thresholds != float_.thresholds and int8.attempt.thresholds != float_.attempt.thresholds
     assert int8.embedding_id != float_.embedding_id and int8.sha256 == float_.sha256
