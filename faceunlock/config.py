@@ -172,6 +172,9 @@ class PamConfig:
     enabled: bool = opt(True, doc="face unlock for PAM at all (faceunlock disable | enable)")
     services: tuple = opt(PAM_SERVICES, doc="PAM services that may use face unlock", item=pam_service)
     other_user: bool = opt(False, doc="let one user authenticate as another who is in view (su bob)")
+    user_services: bool = opt(
+        False, doc="accept the user's own systemd services (GNOME's shell and terminals) as present"
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from service_harness import Bus, need, need_root
+from service_harness import Bus, need, need_root, wait_for
 
 from faceunlock.service import pam_client
 from faceunlock.service.install import pam_command
@@ -133,20 +133,49 @@ def test_su_to_another_user_falls_through_without_a_scan(pam_service, service):
     assert service.done_scans("bob") == before
 
 
-def test_system_process_for_a_user_not_at_the_seat_falls_through(pam_service, service):
-    """A root process in no session and no user slice (like a display manager) asks for carol, who
-    has no session at any seat, from no console: refused before any scan."""
-    code, _, out = pamtester_logged(pam_service, "carol", service.config)
-    assert code != 0 and "no local session" in out, out
+def test_the_display_manager_for_a_user_not_at_the_seat_falls_through(pam_service, service):
+    """The display manager's own unit asks for carol, who has no session at any seat: refused
+    before any scan."""
+    with service.in_unit("gdm.service", display_manager="gdm.service"):
+        code, _, out = pamtester_logged(pam_service, "carol", service.config)
+    assert code != 0 and "no greeter or session of carol is in front" in out, out
     assert "not-enrolled" not in out
 
 
-def test_system_process_for_the_user_at_the_seat_may_scan(pam_service, service):
-    """The same, for alice, whose own session is the active one at seat0: how a display manager's
-    PAM worker re-authenticates at the lock screen. Allowed, and her face matches."""
+def test_the_display_manager_for_the_user_at_the_seat_may_scan(pam_service, service):
+    """The same, for alice, whose own session is the active one at seat0: how GDM's PAM worker
+    re-authenticates at the lock screen. Allowed, and her face matches."""
     service.point_camera("live-a")
-    code, _, out = pamtester_logged(pam_service, "alice", service.config)
+    with service.in_unit("gdm.service", display_manager="gdm.service"):
+        code, _, out = pamtester_logged(pam_service, "alice", service.config)
     assert code == 0, out
+
+
+@pytest.mark.parametrize("unit", ["cron.service", "atd.service", "run-u7.service", ""])
+def test_a_job_with_no_session_falls_through_while_the_user_sits_at_the_desk(pam_service, service, unit):
+    """A cron or at job, or a transient system service, of alice's or anyone's: no logind session.
+    alice sits at her seat (session c1, active) with her face in view; nothing is scanned. The old
+    rule passed any such process because *some* local session of alice was active."""
+    service.point_camera("live-a")
+    before = service.done_scans("alice")
+    with service.in_unit(unit, display_manager="gdm.service"):
+        code, _, out = pamtester_logged(pam_service, "alice", service.config, "ruser=alice")
+    assert code != 0, out
+    assert f"outside any login session ({unit or 'no unit'})" in out, out
+    assert service.done_scans("alice") == before
+
+
+def test_a_user_service_falls_through_unless_opted_in(pam_service, service):
+    """systemd-run --user from an SSH login: a process of alice's own systemd, no session."""
+    service.point_camera("live-a")
+    before = service.done_scans("alice")
+    service.standin().MapPidUser(os.getpid(), 1000)
+    try:
+        code, _, out = pamtester_logged(pam_service, "alice", service.config)
+    finally:
+        service.standin().MapPidUser(os.getpid(), 0)
+    assert code != 0 and "own systemd services" in out, out
+    assert service.done_scans("alice") == before
 
 
 def test_daemon_down_falls_through_within_a_second(tmp_path, service):
@@ -174,7 +203,7 @@ def test_daemon_down_falls_through_within_a_second(tmp_path, service):
     "env,refused",
     [
         ({"PAM_USER": "alice"}, False),
-        ({"PAM_USER": "alice", "PAM_RHOST": "localhost"}, False),
+        ({"PAM_USER": "alice", "PAM_RHOST": "localhost"}, True),
         ({"PAM_USER": "alice", "PAM_RHOST": "127.0.0.1", "PAM_TTY": ":0"}, False),
         ({"PAM_USER": "alice", "PAM_RHOST": "::1"}, False),
         ({"PAM_USER": "alice", "PAM_RHOST": "::ffff:127.0.0.1"}, False),
@@ -188,6 +217,8 @@ def test_daemon_down_falls_through_within_a_second(tmp_path, service):
         ({"PAM_USER": "alice", "PAM_RHOST": "10.1.2.3"}, True),
         ({"PAM_USER": "alice", "PAM_RHOST": "example.org"}, True),
         ({"PAM_USER": "alice", "PAM_SERVICE": "sshd"}, True),
+        ({"PAM_USER": "alice", "PAM_SERVICE": "ssh"}, True),
+        ({"PAM_USER": "alice", "SSH_TTY": "/dev/pts/4"}, True),
         ({"PAM_USER": "alice", "SSH_CONNECTION": "10.0.0.2 50000 10.0.0.1 22"}, True),
         ({"PAM_USER": "alice", "SSH_CLIENT": "10.0.0.2 50000 22"}, True),
         ({"PAM_USER": "alice", "PAM_TTY": "ssh"}, True),
@@ -226,3 +257,21 @@ def test_client_imports_no_heavy_modules(tmp_path):
         timeout=30,
     )
     assert proc.stdout.strip() == "3 []", proc.stdout + proc.stderr
+
+
+def test_the_requester_is_the_applications_real_uid_not_pam_ruser():
+    """polkit-agent-helper-1 is set-uid root and sets PAM_RUSER to the user it authenticates; its
+    real uid is whoever's agent started it. A non-root real uid is the requester; PAM_RUSER counts
+    only for a root application (sudo and su set it to their caller)."""
+    need_root()
+    need("setpriv")
+    child = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sleep", "30"])
+    try:
+        assert wait_for(lambda: pam_client.real_uid(child.pid) == 65534, 5)
+        env = {"PAM_USER": "bob", "PAM_RUSER": "bob"}
+        assert pam_client.requester(env, child.pid) == ("nobody", 65534)
+        assert pam_client.requester(env, os.getpid()) == ("bob", pam_client.uid_of("bob"))
+        assert pam_client.requester({"PAM_USER": "bob"}, os.getpid()) is None
+    finally:
+        child.kill()
+        child.wait()

@@ -8,12 +8,16 @@ Before it asks the warm daemon to Verify PAM_USER over the system bus, it
 refuses (exit 2, no scan):
 - face unlock switched off (``[pam] enabled = false``: ``faceunlock disable``);
 - anything but the auth phase, a PAM service not in ``[pam] services``, a
-  remote PAM_RHOST (only empty, ``localhost``, a loopback address or an X
-  display ``:N[.M]`` are local), SSH variables;
-- a request not proven to come from a local session of PAM_USER at a seat
-  (faceunlock.service.local_session, asked of logind);
-- a requesting user (PAM_RUSER, else the real uid) other than PAM_USER, as in
-  ``su bob`` typed by alice, unless ``[pam] other_user = true``.
+  remote PAM_RHOST (only empty, a literal loopback address or an X display
+  ``:N[.M]`` are local: a name such as ``localhost`` comes from DNS, which a
+  remote side can steer), SSH variables;
+- a requester other than PAM_USER, as in ``su bob`` typed by alice, unless
+  ``[pam] other_user = true``. The requester is the real uid of the PAM
+  application when it is not root (polkit-agent-helper-1 started by alice's
+  agent is alice, whatever PAM_RUSER says), PAM_RUSER only when it is root;
+- a request not proven to come from a person at the machine
+  (faceunlock.service.local_session, asked of logind and systemd): a job of
+  cron or at, a service, or ``systemd-run --user`` never passes.
 
 It never hangs: the call does not start the daemon on demand, a daemon
 that does not answer a property read within 0.5 s (stopped, wedged) is not
@@ -37,6 +41,7 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from faceunlock.service.names import BUS_NAME, INTERFACE, OBJECT_PATH, SYSTEM_BUS_ADDRESS
 
@@ -48,8 +53,8 @@ SSH_VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")
 
 
 def is_local(rhost: str) -> bool:
-    """PAM_RHOST names this machine: empty, localhost, a loopback address, or an X display ":N[.M]"."""
-    if rhost in ("", "localhost") or X_DISPLAY_RE.fullmatch(rhost):
+    """PAM_RHOST names this machine: empty, a literal loopback address, or an X display ":N[.M]"."""
+    if rhost == "" or X_DISPLAY_RE.fullmatch(rhost):
         return True
     try:
         address = ipaddress.ip_address(rhost)
@@ -78,18 +83,29 @@ def refusal(env: dict[str, str], services: tuple[str, ...] | None = None) -> str
     return None
 
 
-def requester(env: dict[str, str]) -> str | None:
-    """Who asks: PAM_RUSER, else the real uid's name; None for a system service (root, no PAM_RUSER)."""
-    ruser = env.get("PAM_RUSER", "")
-    if ruser:
-        return ruser
-    uid = os.getuid()
-    if uid == 0:
-        return None
+def real_uid(pid: int) -> int:
+    """The real uid of process pid (the PAM application), from /proc; this process's own if unreadable
+    (pam_exec's child keeps the application's real uid)."""
     try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.getuid()
+
+
+def requester(env: dict[str, str], app_pid: int) -> tuple[str, int | None] | None:
+    """Who asks, as (name, uid): the real uid of the PAM application (or of this client) when it is
+    not root, else PAM_RUSER; None for a root application without PAM_RUSER (a display manager, login)."""
+    uid = real_uid(app_pid) or os.getuid()
+    if uid != 0:
+        try:
+            return pwd.getpwuid(uid).pw_name, uid
+        except KeyError:
+            return f"uid {uid}", uid
+    ruser = env.get("PAM_RUSER", "")
+    return (ruser, uid_of(ruser)) if ruser else None
 
 
 def uid_of(user: str) -> int | None:
@@ -115,16 +131,27 @@ def connect(address: str):
     return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
 
 
-def not_local(conn, env: dict[str, str], any_user: bool) -> str | None:
-    """Why the request is not proven to come from PAM_USER at the machine (asks logind), or None."""
-    from faceunlock.service.local_session import Logind, LogindError
+def not_local(conn, env: dict[str, str], pam) -> str | None:
+    """Why the request is not proven to come from a person at the machine (asks logind and systemd),
+    or None. The PAM application is this process's parent (pam_exec forks it)."""
+    from faceunlock.service.local_session import Logind, LogindError, Request, Systemd
     from faceunlock.service.local_session import refusal as session_refusal
 
-    user, tty = env["PAM_USER"], env.get("PAM_TTY", "")
+    app, user = os.getppid(), env["PAM_USER"]
+    asker = requester(env, app)
+    req = Request(
+        pid=app,
+        user=user,
+        uid=uid_of(user),
+        requester=asker[1] if asker else None,
+        tty=env.get("PAM_TTY", ""),
+        any_user=pam.other_user,
+        user_services=pam.user_services,
+    )
     try:
-        return session_refusal(Logind(conn), os.getppid(), user, uid_of(user), tty, any_user)
+        return session_refusal(Logind(conn), req, Systemd(conn))
     except LogindError as exc:
-        return f"cannot prove a local session: {exc}"
+        return f"cannot prove a person at the machine: {exc}"
 
 
 def daemon_property(conn, name: str):
@@ -242,9 +269,9 @@ def checked(env: dict[str, str], pam) -> str | None:
     why = refusal(env, pam.services)
     if why:
         return why
-    asker = requester(env)
-    if asker is not None and asker != env["PAM_USER"] and not pam.other_user:
-        return f"{asker} may not authenticate as {env['PAM_USER']} by face ([pam] other_user)"
+    asker = requester(env, os.getppid())
+    if asker is not None and asker[0] != env["PAM_USER"] and not pam.other_user:
+        return f"{asker[0]} may not authenticate as {env['PAM_USER']} by face ([pam] other_user)"
     return None
 
 
@@ -284,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                     return EXIT_UNAVAILABLE
                 if (code := gate(env, pam)) is not None:
                     return code
-            why = not_local(conn, env, pam.other_user)
+            why = not_local(conn, env, pam)
             if why:
                 complain(f"face unlock refused: {why}")
                 return EXIT_REFUSED

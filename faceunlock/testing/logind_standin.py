@@ -18,9 +18,11 @@ signals to the session's locker. The stand-in also plays the locker: on those
 signals it sets LockedHint. Every Unlock() call is recorded with its
 CLOCK_MONOTONIC time, readable through the test-only interface
 org.faceunlock.test.LogindStandIn on the manager object (UnlockCalls,
-EmitPrepareForSleep, and MapPid / MapPidUser, which say which session or user
-a process belongs to: logind reads that from the process's cgroup, which a
-test cannot set up without systemd).
+EmitPrepareForSleep, SetActive (a session comes to the front of its seat, or
+leaves it), and MapPid / MapPidUser, which say which session or user a process
+belongs to: logind reads that from the process's cgroup, which a test cannot
+set up without systemd). The same process also plays systemd's manager
+(faceunlock.testing.systemd_standin): which unit a process runs in.
 
 Usage: python -m faceunlock.testing.logind_standin --session ID:UID:NAME[:remote] ...
 (bus: DBUS_SYSTEM_BUS_ADDRESS)
@@ -35,6 +37,9 @@ import time
 
 import pydbus
 from gi.repository import Gio, GLib
+
+from faceunlock.testing.systemd_standin import NAME as SYSTEMD_NAME
+from faceunlock.testing.systemd_standin import SystemdStandIn
 
 NAME = "org.freedesktop.login1"
 PATH = "/org/freedesktop/login1"
@@ -61,6 +66,7 @@ XML = f"""
     <method name="UnlockCalls"><arg direction="in" type="s"/><arg direction="out" type="ad"/></method>
     <method name="MapPid"><arg direction="in" type="u"/><arg direction="in" type="s"/></method>
     <method name="MapPidUser"><arg direction="in" type="u"/><arg direction="in" type="u"/></method>
+    <method name="SetActive"><arg direction="in" type="s"/><arg direction="in" type="b"/></method>
   </interface>
   <interface name="{USER}">
     <property name="UID" type="u" access="read"/>
@@ -207,6 +213,8 @@ class StandIn:
             self.pid_sessions[args[0]] = args[1]
             if not args[1]:
                 del self.pid_sessions[args[0]]
+        elif method == "SetActive":
+            self.set(args[0], "Active", args[1])
         elif method == "MapPidUser":
             self.pid_users[args[0]] = args[1]
             if not args[1]:
@@ -225,7 +233,9 @@ def main() -> int:
     args = p.parse_args()
     bus = pydbus.SystemBus()
     StandIn(bus, args.session)
+    SystemdStandIn(bus.con)
     bus.request_name(NAME, allow_replacement=False)
+    bus.request_name(SYSTEMD_NAME, allow_replacement=False)
     loop = GLib.MainLoop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, loop.quit)

@@ -2,8 +2,9 @@
 
 - a private system bus: a real dbus-daemon on a unix socket, with the default
   policy of Debian's system.conf and the project's own bus policy included;
-- the logind stand-in (faceunlock.testing.logind_standin) owning org.freedesktop.login1
-  (the bus also lets faceunlock.testing.polkit_standin own org.freedesktop.PolicyKit1);
+- the logind stand-in (faceunlock.testing.logind_standin) owning org.freedesktop.login1 and,
+  for which unit a process runs in, org.freedesktop.systemd1 (the bus also lets
+  faceunlock.testing.polkit_standin own org.freedesktop.PolicyKit1);
 - the real daemon (`python -I -m faceunlock daemon`, as the unit runs it) on
   that bus, whose camera is a symlink that callers point at folders of real
   video frames. A folder is not a camera device, so the config says
@@ -70,6 +71,8 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
     <allow send_destination="org.freedesktop.login1"/>
     <allow own="org.freedesktop.PolicyKit1"/>
     <allow send_destination="org.freedesktop.PolicyKit1"/>
+    <allow own="org.freedesktop.systemd1"/>
+    <allow send_destination="org.freedesktop.systemd1"/>
   </policy>
   <policy context="default">
     <allow send_destination="org.freedesktop.PolicyKit1"
@@ -87,6 +90,13 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
            send_member="Get"/>
     <allow send_destination="org.freedesktop.login1" send_interface="org.freedesktop.DBus.Properties"
            send_member="GetAll"/>
+    <!-- As systemd's own policy: anyone may ask which unit a process runs in and read unit properties. -->
+    <allow send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.systemd1.Manager"
+           send_member="GetUnitByPID"/>
+    <allow send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.systemd1.Manager"
+           send_member="GetUnit"/>
+    <allow send_destination="org.freedesktop.systemd1" send_interface="org.freedesktop.DBus.Properties"
+           send_member="Get"/>
   </policy>
   <include>{policy}</include>
 </busconfig>
@@ -261,6 +271,23 @@ class Service:
 
     def standin(self):
         return self.manager()["org.faceunlock.test.LogindStandIn"]
+
+    def systemd(self):
+        return self.client.get("org.freedesktop.systemd1", "/org/freedesktop/systemd1")[
+            "org.faceunlock.test.SystemdStandIn"
+        ]
+
+    @contextlib.contextmanager
+    def in_unit(self, unit: str, display_manager: str = ""):
+        """Make this test process (and the PAM clients it starts) run in a systemd unit, outside any
+        session; display_manager: the unit display-manager.service names meanwhile."""
+        self.systemd().MapPidUnit(os.getpid(), unit)
+        self.systemd().SetDisplayManager(display_manager)
+        try:
+            yield
+        finally:
+            self.systemd().MapPidUnit(os.getpid(), "")
+            self.systemd().SetDisplayManager("")
 
     def unlock_calls(self, sid: str) -> list[float]:
         return list(self.standin().UnlockCalls(sid))
