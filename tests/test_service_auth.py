@@ -11,6 +11,7 @@ The daemon's checks are also tested directly, with no bus at all.
 
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -130,19 +131,57 @@ def test_non_root_caller_from_a_remote_session_is_refused(service):
         service.proxy().Delete("nobody", "")
 
 
-def test_non_root_may_read_properties(service):
-    proc = as_nobody(
+def get_property(service, method: str, *names: str) -> subprocess.CompletedProcess:
+    args = [f"string:{IFACE}", *(f"string:{n}" for n in names)]
+    return as_nobody(
         service,
         need("dbus-send"),
         "--system",
         "--print-reply",
         f"--dest={NAME}",
         PATH,
-        "org.freedesktop.DBus.Properties.Get",
-        f"string:{IFACE}",
-        "string:State",
+        f"org.freedesktop.DBus.Properties.{method}",
+        *args,
     )
-    assert proc.returncode == 0 and '"idle"' in proc.stdout, proc.stderr
+
+
+def test_non_root_reads_the_version_but_not_who_is_at_the_desk(service):
+    """State (idle, verifying, enrolling, previewing) times who sits at the desk: not for anyone.
+    Its changes are not broadcast either (the monitor below sees none while a scan runs)."""
+    assert '"0.1.0"' in get_property(service, "Get", "Version").stdout
+    denied = get_property(service, "Get", "State")
+    assert denied.returncode != 0 and "org.freedesktop.DBus.Error.AccessDenied" in denied.stderr, denied
+    everything = get_property(service, "GetAll")
+    assert everything.returncode == 0 and '"Version"' in everything.stdout, everything.stderr
+    assert '"State"' not in everything.stdout
+    assert service.proxy().State == "idle"
+
+
+def test_state_changes_are_not_broadcast(service):
+    need("dbus-monitor")
+    monitor = subprocess.Popen(
+        [
+            *NOBODY,
+            "dbus-monitor",
+            "--system",
+            f"type='signal',sender='{NAME}',interface='org.freedesktop.DBus.Properties'",
+        ],
+        env=service.bus.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(0.5)
+        service.point_camera("live-a")
+        with service.in_session("c1"):
+            assert service.proxy().Verify("alice", 3000, timeout=60)[0] in ("match", "no-match", "no-face")
+        time.sleep(0.5)
+    finally:
+        monitor.terminate()
+        out = monitor.communicate(timeout=10)[0]
+    assert "PropertiesChanged" not in out, out
+    assert "State" not in out
 
 
 class FakeBus:

@@ -249,3 +249,43 @@ def test_non_root_callers_need_polkit_and_act_on_themselves_only(ui_service):
     with as_nobody_at_the_seat(svc, "c5"):
         remote = nobody(svc, "Preview", "('nobody', uint32 5)")
     assert remote["error"] == f"{IFACE}.Error.PermissionDenied", "not at the seat: no preview"
+
+
+@pytest.mark.parametrize(
+    "action,method,args",
+    [
+        ("org.faceunlock.configure", "SetSetting", "('pam.sudo', <false>)"),
+        ("org.faceunlock.enroll", "Delete", "('nobody', '')"),
+    ],
+)
+def test_a_face_never_answers_faceunlocks_own_questions(ui_service, action, method, args):
+    """While polkit asks a person about faceunlock's own enrolments or settings (the agent's PAM
+    stack may start with face unlock), the daemon refuses every root Verify: the question takes a
+    password. Afterwards face checks work again."""
+    svc = ui_service
+    polkit = svc.polkit()
+    polkit.SetAnswer(action, "hold")
+    need("setpriv")
+    with as_nobody_at_the_seat(svc):
+        asker = subprocess.Popen(
+            [*NOBODY, sys.executable, "-c", CLIENT, svc.bus.address, method, args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=svc.bus.env(),
+        )
+        try:
+            assert wait_for(lambda: any(c[0] == action for c in polkit.Checks()[-1:]), 30)
+            with pytest.raises(GLib.Error) as err:
+                svc.proxy().Verify("dana", 2000, timeout=30)
+            assert dbus_error(err.value) == f"{IFACE}.Error.PermissionDenied"
+            assert "needs a password, never a face" in str(err.value)
+        finally:
+            polkit.Release(action, "no")
+            answer = json.loads(asker.communicate(timeout=60)[0])
+            polkit.SetAnswer(action, "no")
+    assert answer["error"] == f"{IFACE}.Error.PermissionDenied", answer
+    svc.point_camera("empty")
+    try:
+        assert svc.proxy().Verify("dana", 1000, timeout=60)[0] in ("no-face", "timeout")
+    except GLib.Error as exc:
+        assert dbus_error(exc) == f"{IFACE}.Error.NotEnrolled", "dana is enrolled by an earlier test"

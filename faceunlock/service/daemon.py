@@ -13,6 +13,12 @@ one can hold the camera from afar or learn remotely who sits at the desk.
 Non-root callers act on their own user only. Enrolling and deleting
 (org.faceunlock.enroll) and changing settings (org.faceunlock.configure) need
 polkit's authorisation, asked without blocking the loop, as fprintd does.
+Those answers take a password, never a face: while the daemon waits for
+polkit on one of its own actions, it refuses every root Verify (a PAM client,
+which may be the polkit agent's helper answering that very question).
+The ``State`` property (idle, verifying, enrolling, previewing) tells when
+someone is at the desk: it is readable by root and the daemon's user alone,
+and its changes are not broadcast.
 Settings changed that way live in the overlay beside the templates
 (faceunlock.settings); an unusable overlay stops every scan until it is fixed.
 The preview and enrolment stream annotated frames to their caller alone
@@ -54,7 +60,7 @@ from faceunlock.service.errors import (
 )
 from faceunlock.service.interface import INTERFACE_XML, details, variant
 from faceunlock.service.local_session import Logind as SessionLogind
-from faceunlock.service.local_session import LogindError
+from faceunlock.service.local_session import LogindError, Request
 from faceunlock.service.local_session import refusal as session_refusal
 from faceunlock.service.memory import release_free_memory
 from faceunlock.service.names import BUS_NAME, INTERFACE, OBJECT_PATH
@@ -109,6 +115,8 @@ class FaceUnlockService:
         self.overlay_error: str | None = None
         self.attempts: deque = deque(maxlen=RECENT_ATTEMPTS)
         self.previews: dict[str, threading.Event] = {}
+        self.own_questions = 0
+        """polkit checks of the daemon's own actions in flight: no face may answer them."""
 
     @property
     def Version(self) -> str:
@@ -125,6 +133,15 @@ class FaceUnlockService:
     @property
     def State(self) -> str:
         return self.state
+
+    PRIVATE_PROPERTIES = frozenset({"State"})
+
+    def may_read_private(self, sender: str) -> bool:
+        """Whether sender may read PRIVATE_PROPERTIES: root and the daemon's own user."""
+        try:
+            return caller_uid(self.bus, sender) in (0, os.getuid())
+        except PermissionDenied:
+            return False
 
     @property
     def Settings(self) -> dict:
@@ -167,6 +184,7 @@ class FaceUnlockService:
             return
 
         def answered(why: str | None) -> None:
+            self.own_questions -= 1
             if why is not None:
                 call.fail(PermissionDenied(why))
                 return
@@ -178,12 +196,11 @@ class FaceUnlockService:
                 log.exception("%s failed after polkit", call.method)
                 call.fail(Failed(f"{call.method} failed inside the daemon; see its log"))
 
+        self.own_questions += 1
         polkit.check(self.bus.con, call.sender, action, answered)
 
     def set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            self.PropertiesChanged(INTERFACE, {"State": state}, [])
+        self.state = state
 
     def submit(self, job: Job, key=None) -> None:
         """Queue a job for the camera; Busy if the caller (key) already has one, or the queue is full."""
@@ -212,8 +229,15 @@ class FaceUnlockService:
         """A non-root caller must be in a local session at a seat (asked of logind)."""
         if uid == 0:
             return
+        req = Request(
+            pid=caller_pid(self.bus, call.sender),
+            user=user,
+            uid=uid,
+            requester=uid,
+            user_services=self.cfg.pam.user_services,
+        )
         try:
-            why = session_refusal(SessionLogind(self.bus.con), caller_pid(self.bus, call.sender), user, uid)
+            why = session_refusal(SessionLogind(self.bus.con), req)
         except LogindError as exc:
             why = f"cannot prove a local session: {exc}"
         if why:
@@ -272,6 +296,11 @@ class FaceUnlockService:
         user = valid(check_user, user)
         require_self_or_root(uid, user, "verify")
         self.require_local(call, uid, user)
+        if uid == 0 and self.own_questions:
+            raise PermissionDenied(
+                "faceunlock is asking polkit about a change to its own enrolments or settings, which "
+                "needs a password, never a face"
+            )
         anchors = self.anchors(user)
         timeout = self.cfg.verify.timeout if timeout_ms == 0 else timeout_ms / 1000
         cap = MAX_TIMEOUT if uid == 0 else NON_ROOT_TIMEOUT
@@ -444,7 +473,11 @@ class FaceUnlockService:
         self.authorise(call, uid, polkit.CONFIGURE, lambda: self.set_setting(call, uid, key, value))
 
     def set_setting(self, call: Call, uid: int, key: str, value) -> None:
-        values = {**self.overlay, key: value}
+        try:
+            current = settings.read(settings.path_for(self.root_cfg))
+        except ConfigError as exc:
+            raise Failed(f"the settings overlay is unusable, so it is not changed: {exc}") from None
+        values = {**current, key: value}
         try:
             settings.write(settings.path_for(self.root_cfg), values)
         except OSError as exc:

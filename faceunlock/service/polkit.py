@@ -2,10 +2,12 @@
 
 The subject is the caller's unique bus name (``system-bus-name``), so polkit
 itself looks up its process, user and session; user interaction is allowed,
-so the desktop's polkit agent asks for the administrator's password
-(``auth_admin_keep`` in polkit/org.faceunlock.policy). The call is made
-without blocking the main loop, and anything but a clear "authorised" (no
-polkit on the bus, a timeout, a malformed answer) is a refusal.
+so the desktop's polkit agent asks for a password (polkit/org.faceunlock.policy:
+the user's own to enrol or delete their face, an administrator's for settings;
+nothing kept). The daemon refuses face checks while such a question is open
+(FaceUnlockService.own_questions), so a face never answers it. The call is
+made without blocking the main loop, and anything but a clear "authorised"
+(no polkit on the bus, a timeout, a malformed answer) is a refusal.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ pydbus answers a method call with the handler's return value, which would keep
 the main loop blocked for a whole scan. Here each handler receives a ``Call``
 first and answers through it, at once or when the camera worker is done, so
 the loop stays free for other callers, property reads and logind signals.
-Properties and signals are pydbus's own.
+Properties and signals are pydbus's own, except that a property the object
+names in ``PRIVATE_PROPERTIES`` is read only by senders its
+``may_read_private(sender)`` accepts: others get AccessDenied from Get, and
+GetAll leaves it out.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pydbus.registration import ObjectRegistration, ObjectWrapper
 from faceunlock.service.errors import Internal, ServiceError
 
 log = logging.getLogger("faceunlock.service")
+PROPERTIES = "org.freedesktop.DBus.Properties"
+ACCESS_DENIED = "org.freedesktop.DBus.Error.AccessDenied"
 
 
 class Call:
@@ -58,6 +63,14 @@ class DeferredWrapper(ObjectWrapper):
     def call_method(
         self, connection, sender, object_path, interface_name, method_name, parameters, invocation
     ):
+        if interface_name == PROPERTIES and self.hides(method_name, parameters.unpack(), sender):
+            if method_name == "Get":
+                invocation.return_dbus_error(ACCESS_DENIED, f"{parameters.unpack()[1]} is not yours to read")
+            else:
+                everything = self.GetAll(parameters.unpack()[0])
+                shown = {k: v for k, v in everything.items() if k not in self.object.PRIVATE_PROPERTIES}
+                invocation.return_value(GLib.Variant("(a{sv})", (shown,)))
+            return None
         if interface_name != self.interface:
             return super().call_method(
                 connection, sender, object_path, interface_name, method_name, parameters, invocation
@@ -71,6 +84,15 @@ class DeferredWrapper(ObjectWrapper):
         except Exception:  # noqa: BLE001  (answer every call; the traceback goes to the log)
             log.exception("%s failed", method_name)
             call.fail(Internal(f"{method_name} failed inside the daemon; see its log"))
+
+    def hides(self, method: str, parameters, sender: str) -> bool:
+        """Whether this property read must hide a private property from sender."""
+        private = getattr(self.object, "PRIVATE_PROPERTIES", frozenset())
+        if not private or method not in ("Get", "GetAll"):
+            return False
+        if method == "Get" and parameters[1] not in private:
+            return False
+        return not self.object.may_read_private(sender)
 
 
 def publish(bus, path: str, obj, xml: str, interface: str) -> ObjectRegistration:

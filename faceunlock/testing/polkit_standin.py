@@ -4,10 +4,12 @@ It answers the one call faceunlock's daemon makes, Authority.CheckAuthorization
 (subject, action_id, details, flags, cancellation_id) -> (is_authorized,
 is_challenge, details), with polkit's names and types, from a table the test
 sets: per action, ``yes``, ``no`` or ``challenge`` (default ``no``: fail
-closed). For every check it records the action, the subject's kind and bus
-name, the uid the bus reports for that name (as polkitd looks it up), and the
-flags. Test-only interface org.faceunlock.test.PolkitStandIn on the same
-object: SetAnswer(action, answer), Checks() -> a(sssuu).
+closed), or ``hold``: no answer until the test calls Release(action, answer),
+as while a person types into the polkit agent. For every check it records the
+action, the subject's kind and bus name, the uid the bus reports for that name
+(as polkitd looks it up), and the flags. Test-only interface
+org.faceunlock.test.PolkitStandIn on the same object: SetAnswer(action, answer),
+Release(action, answer), Checks() -> a(sssuu).
 
 Usage: python -m faceunlock.testing.polkit_standin   (bus: DBUS_SYSTEM_BUS_ADDRESS)
 """
@@ -39,6 +41,7 @@ XML = f"""
   </interface>
   <interface name="{CONTROL}">
     <method name="SetAnswer"><arg direction="in" type="s"/><arg direction="in" type="s"/></method>
+    <method name="Release"><arg direction="in" type="s"/><arg direction="in" type="s"/></method>
     <method name="Checks"><arg direction="out" type="a(sssuu)"/></method>
   </interface>
 </node>
@@ -46,11 +49,16 @@ XML = f"""
 ANSWERS = {"yes": (True, False), "no": (False, False), "challenge": (False, True)}
 
 
+def result(authorised: bool, challenge: bool) -> GLib.Variant:
+    return GLib.Variant("((bba{ss}))", ((authorised, challenge, {}),))
+
+
 class StandIn:
     def __init__(self, bus):
         self.con = bus.con
         self.answers: dict[str, str] = {}
         self.checks: list[tuple[str, str, str, int, int]] = []
+        self.held: dict[str, list] = {}
         for info in Gio.DBusNodeInfo.new_for_xml(XML).interfaces:
             self.con.register_object(PATH, info, self.call, None, None)
 
@@ -73,8 +81,15 @@ class StandIn:
 
     def call(self, con, sender, path, iface, method, params, invocation):
         args = params.unpack()
-        if method == "SetAnswer":
+        if method == "Release":
             if args[1] not in ANSWERS:
+                invocation.return_dbus_error("org.freedesktop.DBus.Error.InvalidArgs", f"answer {args[1]!r}")
+                return
+            for held in self.held.pop(args[0], []):
+                held.return_value(result(*ANSWERS[args[1]]))
+            invocation.return_value(None)
+        elif method == "SetAnswer":
+            if args[1] not in (*ANSWERS, "hold"):
                 invocation.return_dbus_error("org.freedesktop.DBus.Error.InvalidArgs", f"answer {args[1]!r}")
                 return
             self.answers[args[0]] = args[1]
@@ -85,8 +100,11 @@ class StandIn:
             (kind, subject), action, _details, flags, _cancel = args
             name = str(subject.get("name", ""))
             self.checks.append((action, kind, name, self.uid_of(name) if name else 2**32 - 1, flags))
-            authorised, challenge = ANSWERS[self.answers.get(action, "no")]
-            invocation.return_value(GLib.Variant("((bba{ss}))", ((authorised, challenge, {}),)))
+            answer = self.answers.get(action, "no")
+            if answer == "hold":
+                self.held.setdefault(action, []).append(invocation)
+            else:
+                invocation.return_value(result(*ANSWERS[answer]))
 
 
 def main() -> int:
