@@ -125,6 +125,28 @@ def test_remote_session_is_never_armed(svc):
     assert svc.unlock_calls("c3") == []
 
 
+def test_a_session_not_in_front_is_never_unlocked(svc):
+    """Fast user switching: alice's locked session goes to the background (Active false). Her face
+    in view, a wake-up or a resume from sleep never unlocks it behind the session in front; when it
+    comes back to the front, locked, it is armed afresh."""
+    svc.point_camera("live-a")
+    lock(svc, "c1")
+    calls, before = len(svc.unlock_calls("c1")), len(svc.done_scans("alice"))
+    svc.standin().SetActive("c1", False)
+    try:
+        wake(svc, "c1")
+        svc.standin().EmitPrepareForSleep(True)
+        svc.standin().EmitPrepareForSleep(False)
+        assert not wait_for(lambda: len(svc.done_scans("alice")) > before, 2.0)
+        assert len(svc.unlock_calls("c1")) == calls and svc.session("c1").LockedHint
+        assert "no longer the active session of its seat" in svc.log_text()
+    finally:
+        svc.standin().SetActive("c1", True)
+    time.sleep(GRACE_S + 0.3)
+    wake(svc, "c1")
+    assert wait_for(lambda: len(svc.unlock_calls("c1")) == calls + 1, SCAN_WAIT_S), svc.log_text()
+
+
 def test_unlock_now_command(svc):
     svc.point_camera("live-a")
     lock(svc, "c1")

@@ -1,10 +1,14 @@
 """Automatic unlock: watch logind, scan on a trigger, call the session's Unlock() on a verified match.
 
-Arming: a local session of an enrolled user is armed when logind sends its
-``Lock`` signal or its ``LockedHint`` turns true, and logind confirms that
+Arming: a local session of an enrolled user that is the active session of a
+seat is armed when logind sends its ``Lock`` signal, its ``LockedHint`` turns
+true, or it becomes active while locked, and logind confirms that
 ``LockedHint`` is true (a ``Lock`` of a locked session starts a new arming: a
 fresh grace period and scan count). It is disarmed by ``Unlock``,
-``LockedHint`` false, its removal, or our own unlock.
+``LockedHint`` false, becoming inactive (another user's session switched to
+the front), its removal, or our own unlock. So the person in front of the
+camera is only ever checked against the session on the screen: a background
+session under fast user switching is never unlocked behind another user's.
 
 Only logind's signals count: the unique name that owns org.freedesktop.login1
 is tracked with a name watch, and a signal from any other connection is
@@ -15,8 +19,9 @@ Triggers: the session's ``IdleHint`` turning false, ``PrepareForSleep(false)``
 (resume), or an explicit request (``UnlockNow``). A trigger starts one bounded
 scan unless the grace period since the lock has not passed, a scan is already
 running, or the scans per lock are used up. Before scanning and again before
-unlocking, ``LockedHint`` is read back from logind itself, so a spoofed signal
-can at most start a scan of a session that really is locked.
+unlocking, ``LockedHint`` and ``Active`` are read back from logind itself, so
+a spoofed signal can at most start a scan of a session that really is locked
+and in front.
 
 The grace period is measured on CLOCK_BOOTTIME, which keeps counting during
 suspend. Every logind call has a short timeout; any failure means no unlock.
@@ -129,12 +134,13 @@ class Logind:
         return self.call(path, PROPERTIES, "GetAll", GLib.Variant("(s)", (LOGIND_SESSION,)), "(a{sv})")[0]
 
     def still_locked(self, armed: Armed) -> bool:
+        """LockedHint and Active, read back from logind: the session is locked and in front."""
         try:
-            args = GLib.Variant("(ss)", (LOGIND_SESSION, "LockedHint"))
-            return self.call(armed.path, PROPERTIES, "Get", args, "(v)")[0] is True
+            props = self.session(armed.path)
         except GLib.Error as exc:
-            log.warning("cannot read LockedHint of session %s: %s", armed.session_id, exc.message)
+            log.warning("cannot read session %s: %s", armed.session_id, exc.message)
             return False
+        return props.get("LockedHint") is True and props.get("Active") is True
 
     def on_appeared(self, owner: str) -> None:
         self.owner = owner
@@ -170,6 +176,10 @@ class Logind:
             self.arm(path, "LockedHint", new_lock=False, only_if_locked=True)
         elif changed.get("LockedHint") is False:
             self.disarm(path, "LockedHint false")
+        if changed.get("Active") is False:
+            self.disarm(path, "no longer the active session of its seat")
+        elif changed.get("Active") is True or "Active" in invalidated:
+            self.arm(path, "became active", new_lock=True, only_if_locked=True)
         if changed.get("IdleHint") is False:
             self.trigger(path, "IdleHint false")
 
@@ -192,6 +202,11 @@ class Logind:
             return
         if props.get("Remote", True):
             log.info("session %s of %s is remote (or says nothing): not armed", sid, user)
+            return
+        seat = props.get("Seat", ("", ""))[0]
+        if not seat or props.get("Active") is not True:
+            self.disarm(path, "not the active session of a seat")
+            log.info("session %s of %s is not the active session of a seat: not armed", sid, user)
             return
         if not self.enrolled(user):
             return
@@ -227,8 +242,8 @@ class Logind:
             return "the session is not armed"
         refusal = self.refusal(armed)
         if refusal is None and not self.still_locked(armed):
-            self.disarm(path, "logind says it is not locked")
-            refusal = "the session is not locked"
+            self.disarm(path, "logind says it is not locked, or not in front")
+            refusal = "the session is not locked, or not the active session of its seat"
         if refusal is None and not self.scan(armed, lambda d: self.scanned(armed, d, outcome), caller):
             refusal = "the camera is busy"
         if refusal is not None:
@@ -255,8 +270,8 @@ class Logind:
         if self.clock() - armed.locked_at < self.cfg.grace_period:
             return "not-unlocked", "still within the grace period"
         if not self.still_locked(armed):
-            self.disarm(armed.path, "logind says it is not locked")
-            return "not-unlocked", "the session is no longer locked"
+            self.disarm(armed.path, "logind says it is not locked, or not in front")
+            return "not-unlocked", "the session is no longer locked, or no longer in front"
         try:
             self.call(armed.path, LOGIND_SESSION, "Unlock")
         except GLib.Error as exc:
