@@ -47,12 +47,26 @@ def save_snapshot(frame: np.ndarray, decision: Decision, cfg: AuditConfig) -> Pa
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         return None
-    path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    path = create_new(folder, name)
+    with os.fdopen(path[1], "wb") as fh:
         fh.write(data.tobytes())
     trim(folder, int(cfg.snapshot_max_mb * 1024 * 1024))
-    return path
+    return path[0]
+
+
+def create_new(folder: Path, name: str) -> tuple[Path, int]:
+    """A new file in folder (mode 0600), never an existing one or one behind a link: name, or name
+    with a counter when two attempts fail within the same second."""
+    stem, suffix = os.path.splitext(name)
+    for n in range(100):
+        path = folder / (name if n == 0 else f"{stem}-{n}{suffix}")
+        try:
+            return path, os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"too many snapshots named {name} in {folder}")
 
 
 def trim(folder: Path, limit: int) -> None:

@@ -9,20 +9,27 @@ or a password login resets the count.
 State lives in <store>/state/<user>.json (directory 0700, file 0600, atomic
 writes). Unreadable state fails closed: face unlock stays off for that user
 until the file is removed, and everything falls through to the password.
+
+Root writes here too (``faceunlock password-used`` from a PAM stack), into a
+folder the daemon's user owns: every read and write goes through folder
+descriptors without following links (faceunlock.atomic), and the state folder
+is handed to that user through its descriptor, so a compromised daemon cannot
+turn root's write into a chown or a write of another file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-from faceunlock.atomic import atomic_write
+from faceunlock.atomic import atomic_write, make_folder, read_private
 from faceunlock.config import VerifyConfig
+from faceunlock.errors import StoreError
 from faceunlock.store import TemplateStore, check_user
 
 MAX_LOCKOUT_S = 86400.0
+MAX_STATE_BYTES = 4096
 FRESH = {"failures": 0, "locked_until": 0.0, "password_at": 0.0, "lockouts": 0}
 
 
@@ -49,7 +56,7 @@ class Lockout:
 
     def read(self, user: str) -> dict:
         try:
-            raw = json.loads(self.path(user).read_text())
+            raw = json.loads(read_private(self.path(user), MAX_STATE_BYTES))
         except FileNotFoundError:
             return dict(FRESH)
         except (OSError, ValueError) as exc:
@@ -64,13 +71,14 @@ class Lockout:
         return {**raw, "lockouts": lockouts}
 
     def write(self, user: str, state: dict) -> None:
-        self.dir.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        owner = TemplateStore(self.dir.parent).owner()
-        if not self.dir.exists():
-            self.dir.mkdir(mode=0o700)
-            if owner:
-                os.chown(self.dir, *owner)
-        atomic_write(self.path(user), json.dumps(state).encode(), owner=owner)
+        store = TemplateStore(self.dir.parent)
+        store.ensure_root()
+        owner = store.owner()
+        try:
+            make_folder(self.dir, owner)
+            atomic_write(self.path(user), json.dumps(state).encode(), owner=owner)
+        except OSError as exc:
+            raise StoreError(f"cannot write lockout state {self.path(user)}: {exc}") from None
 
     def blocked(self, user: str, now: float | None = None) -> str | None:
         """Why face unlock is off for this user right now, or None."""

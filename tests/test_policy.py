@@ -2,12 +2,17 @@
 lockout."""
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from service_harness import need_root
 
 from faceunlock.config import Config, LivenessConfig, VerifyConfig
+from faceunlock.errors import StoreError
 from faceunlock.liveness.card import Fusion, LivenessCard, Network
 from faceunlock.liveness.cues import FrameCues
 from faceunlock.lockout import Lockout
@@ -312,3 +317,79 @@ def test_low_quality_frames_are_watched_but_never_fused():
     decision = scan.decision(False, False, 0.0)
     assert decision.judged == 10 and "fewer than 3 quality frames" in decision.reason
     assert "10 of low quality" in decision.reason
+
+
+def test_a_password_login_clears_the_lockout(tmp_path):
+    guard = Lockout(tmp_path, VerifyConfig(max_failures=1, lockout_seconds=600))
+    guard.record("jo", matched=False, now=time.time())
+    assert "locked out" in guard.blocked("jo")
+    guard.password_used("jo")
+    assert guard.blocked("jo") is None
+    guard.record("jo", matched=False, now=time.time())
+    assert "locked out for 600 more s" in guard.blocked("jo"), "the escalation starts over too"
+
+
+@pytest.mark.parametrize("lockouts", ["3", 3.0, True, -1, 65, None])
+def test_a_bad_lockouts_count_fails_closed(tmp_path, lockouts):
+    (tmp_path / "state").mkdir()
+    state = {"failures": 0, "locked_until": 0.0, "password_at": time.time(), "lockouts": lockouts}
+    (tmp_path / "state" / "kim.json").write_text(json.dumps(state))
+    assert "malformed (lockouts)" in Lockout(tmp_path, VerifyConfig()).blocked("kim")
+
+
+def test_lockout_state_is_read_without_following_links_or_blocking(tmp_path):
+    """The state folder belongs to the daemon's user, and root reads it too (doctor, password-used):
+    a FIFO there must not hang root, and a link must not make root read another file."""
+    (tmp_path / "state").mkdir()
+    os.mkfifo(tmp_path / "state" / "lee.json")
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"failures": 0, "locked_until": 0.0, "password_at": 0.0}))
+    (tmp_path / "state" / "max.json").symlink_to(secret)
+    guard = Lockout(tmp_path, VerifyConfig())
+    answers = {}
+    reader = threading.Thread(
+        target=lambda: answers.update(lee=guard.blocked("lee"), max=guard.blocked("max"))
+    )
+    reader.daemon = True
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "reading the lockout state blocked"
+    assert "unreadable" in answers["lee"] and "not a regular file" in answers["lee"]
+    assert "unreadable" in answers["max"]
+
+
+def test_root_never_chowns_or_writes_through_a_link_the_daemon_planted(tmp_path, monkeypatch):
+    """`faceunlock password-used` runs as root from PAM and writes into <store>/state, which the
+    daemon's user owns. A compromised daemon swaps the folder root just made for a link to a file of
+    root's (here: the moment after mkdir). Root must then neither chown that file nor write to it."""
+    need_root()
+    store = tmp_path / "store"
+    store.mkdir(mode=0o700)
+    os.chown(store, 65534, 65534)
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    real_mkdir = os.mkdir
+
+    def mkdir_then_swap(path, mode=0o777, *, dir_fd=None):
+        real_mkdir(path, mode, dir_fd=dir_fd)
+        if os.path.basename(path) == "state":
+            os.rename(path, f"{path}.moved", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.symlink(victim, path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_then_swap)
+    with pytest.raises(StoreError, match="cannot write lockout state"):
+        Lockout(store, VerifyConfig()).password_used("alice")
+    monkeypatch.undo()
+    assert victim.stat().st_uid == 0 and victim.read_text() == "root's file\n"
+    assert not (tmp_path / "alice.json").exists()
+
+
+def test_root_hands_the_state_folder_and_file_to_the_daemons_user(tmp_path):
+    need_root()
+    store = tmp_path / "store"
+    store.mkdir(mode=0o700)
+    os.chown(store, 65534, 65534)
+    Lockout(store, VerifyConfig()).password_used("alice")
+    folder, state = store / "state", store / "state" / "alice.json"
+    assert (folder.stat().st_uid, oct(folder.stat().st_mode & 0o777)) == (65534, "0o700")
+    assert (state.stat().st_uid, oct(state.stat().st_mode & 0o777)) == (65534, "0o600")

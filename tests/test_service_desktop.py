@@ -289,3 +289,21 @@ def test_a_face_never_answers_faceunlocks_own_questions(ui_service, action, meth
         assert svc.proxy().Verify("dana", 1000, timeout=60)[0] in ("no-face", "timeout")
     except GLib.Error as exc:
         assert dbus_error(exc) == f"{IFACE}.Error.NotEnrolled", "dana is enrolled by an earlier test"
+
+
+def test_a_change_from_the_app_keeps_an_administrators_later_edit(ui_service):
+    """The administrator edits the overlay after the daemon read it (`faceunlock config set` as
+    root); a change from the app afterwards must not write the daemon's stale copy back."""
+    from faceunlock import settings
+
+    svc = ui_service
+    proxy = svc.proxy()
+    overlay = svc.store / "settings.json"
+    settings.write(overlay, {"verify.security_level": "strict"})
+    try:
+        proxy.SetSetting("pam.sudo", GLib.Variant("b", False))
+        assert json.loads(overlay.read_text()) == {"pam.sudo": False, "verify.security_level": "strict"}
+        assert proxy.Settings["verify.security_level"] == "strict"
+    finally:
+        proxy.SetSetting("verify.security_level", GLib.Variant("s", "balanced"))
+        proxy.SetSetting("pam.sudo", GLib.Variant("b", True))
