@@ -2,9 +2,12 @@
 
 import os
 import re
+import shutil
+import site
 import stat
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -153,3 +156,79 @@ def test_install_refuses_code_a_user_could_change(tmp_path, weakness):
 
 def test_install_accepts_this_root_owned_environment():
     install.check_environment(PYTHON)
+
+
+@pytest.fixture
+def open_tmp():
+    """A root-owned folder that others may enter, in a root-owned chain (pytest's own is 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="faceunlock-install-", dir="/var/tmp"))
+    os.chmod(folder, 0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def root_owned_env(folder: Path) -> Path:
+    env = folder / "env"
+    (env / "bin").mkdir(parents=True)
+    return env
+
+
+def test_install_refuses_an_interpreter_whose_real_path_a_user_could_change(open_tmp):
+    """env/bin/python is root's link, but it points into a folder a user owns: they could swap the
+    interpreter every PAM stack runs."""
+    env = root_owned_env(open_tmp)
+    theirs = open_tmp / "theirs"
+    theirs.mkdir()
+    (theirs / "python3").write_bytes(b"")
+    os.chown(theirs, 65534, 65534)
+    (env / "bin" / "python").symlink_to(theirs / "python3")
+    with pytest.raises(install.UserError, match=f"refusing to install: {theirs} is owned by uid 65534"):
+        install.check_environment(env / "bin" / "python")
+
+
+def test_install_refuses_a_file_deep_in_the_import_path_a_user_could_change(open_tmp, monkeypatch):
+    """Every file of every folder the interpreter imports from is walked: one module a user may
+    rewrite, deep in a root-owned site folder, is root code in every PAM stack."""
+    site_dir = root_owned_env(open_tmp) / "lib" / "site-packages"
+    module = site_dir / "somepkg" / "sub" / "mod.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("")
+    os.chown(module, 65534, 65534)
+    monkeypatch.setattr(install, "import_path", lambda python: [site_dir])
+    with pytest.raises(install.UserError, match=f"refusing to install: {module} is owned by uid 65534"):
+        install.check_environment(PYTHON)
+    os.chown(module, 0, 0)
+    os.chmod(module, 0o666)
+    with pytest.raises(install.UserError, match=f"{module} is writable by group or others"):
+        install.check_environment(PYTHON)
+
+
+def test_the_import_path_holds_every_site_folder_that_isolated_mode_reads(open_tmp, monkeypatch):
+    """`python -I` still runs the .pth files of dist-packages folders (/usr/local/lib/python3.X/
+    dist-packages, /usr/lib/python3/dist-packages), not only of folders named site-packages. A
+    .pth file a user could write there runs as root inside the PAM client."""
+    path = install.import_path(PYTHON)
+    for folder in site.getsitepackages():
+        assert Path(folder) in path, folder
+    assert any(str(p).endswith("dist-packages") for p in path), "Debian's python reads dist-packages"
+    dist = root_owned_env(open_tmp) / "dist-packages"
+    dist.mkdir()
+    planted = dist / "zz-planted.pth"
+    planted.write_text("import os; os.system('id > /tmp/owned')\n")
+    os.chown(planted, 65534, 65534)
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(dist)])
+    with pytest.raises(install.UserError, match=f"refusing to install: {planted} is owned by uid 65534"):
+        install.check_environment(PYTHON)
+
+
+def test_a_missing_folder_of_the_import_path_is_checked_through_its_parents(open_tmp, monkeypatch):
+    """/usr/lib/python311.zip does not exist; whoever may create it could plant code. A missing
+    folder in a folder a user owns is refused."""
+    theirs = root_owned_env(open_tmp) / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    monkeypatch.setattr(install, "import_path", lambda python: [theirs / "python311.zip"])
+    with pytest.raises(install.UserError, match=f"refusing to install: {theirs} is owned by uid 65534"):
+        install.check_environment(PYTHON)

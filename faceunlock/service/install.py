@@ -11,9 +11,11 @@ become root without a password. Uninstall never deletes the state directory
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
+import site
 import stat
 import subprocess
 import sys
@@ -94,39 +96,78 @@ def unsafe(path: Path) -> str | None:
 
 
 def chain(path: Path) -> list[Path]:
-    """path and every folder above it, through symbolic links too."""
+    """path and every folder above it, and the same for each link it goes through and its real path:
+    whoever can change any of them can change what path runs."""
     paths = [path, *path.parents]
+    hop = path
+    for _ in range(40):
+        if not hop.is_symlink():
+            break
+        hop = Path(os.path.abspath(os.path.join(hop.parent, os.readlink(hop))))
+        paths += [hop, *hop.parents]
     real = Path(os.path.realpath(path))
     if real != path:
         paths += [real, *real.parents]
-    return paths
+    return list(dict.fromkeys(paths))
+
+
+def import_path(python: Path) -> list[Path]:
+    """Every folder `python -I` imports from: its standard library, every site folder that `site`
+    reads .pth files from (dist-packages included, and the system's for a venv that sees them),
+    and what those .pth files added.
+
+    The interpreter is asked with -S, so that no .pth file runs during the check; the site folders
+    and .pth additions come from this process, which runs the same interpreter and environment.
+    """
+    proc = subprocess.run(
+        [str(python), "-I", "-S", "-c", "import json, sys; print(json.dumps(sys.path))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise UserError(f"cannot ask {python} for its import path: {proc.stderr.strip()[-500:]}")
+    entries = [*json.loads(proc.stdout), *site.getsitepackages(), *sys.path]
+    return list(dict.fromkeys(Path(e) for e in entries if e.startswith("/")))
 
 
 def check_environment(python: Path) -> None:
     """Refuse to wire root's PAM stacks and daemon to code that a non-root user could change.
 
-    Checked: the interpreter and the folders above it, the environment, the faceunlock package
-    (an editable install points at a checkout), and every file under the environment's
-    site-packages and the package.
+    Checked: the interpreter (and its real path) and the folders above them, the environment, the
+    faceunlock package (an editable install points at a checkout), every folder of the interpreter's
+    import path (import_path) and every file under them and the package. A folder that does not
+    exist is checked through its parents, which must keep anyone else from creating it.
     """
     package = Path(faceunlock.__file__).resolve().parent
     data = [Path(os.path.realpath(p)) for p in package_data().iterdir()]
-    site = [Path(p) for p in sys.path if p.endswith("site-packages")]
-    roots = [Path(sys.prefix), package, *data, *site]
-    for path in [*chain(python), *(p for r in roots for p in chain(r))]:
-        why = unsafe(path)
-        if why is None and path.is_dir() and not os.stat(path).st_mode & 0o001:
-            why = f"{path} is closed to other users, so the daemon's user {SERVICE_USER} could not read it"
-        if why:
-            raise UserError(untrusted(why))
+    roots = [Path(sys.prefix), package, *data]
+    check_paths([*chain(python), *(p for r in roots for p in chain(r))])
+    search = import_path(python)
+    check_paths([p for r in search for p in chain(r)])
+    roots += search
     seen = 0
     for root in roots:
         for folder, dirs, files in os.walk(root):
             for name in dirs + files:
                 seen += 1
-                why = unsafe(Path(folder) / name) if seen < MAX_WALK else None
+                if seen > MAX_WALK:
+                    raise UserError(untrusted(f"more than {MAX_WALK} files to check under {root}"))
+                why = unsafe(Path(folder) / name)
                 if why:
                     raise UserError(untrusted(why))
+
+
+def check_paths(paths: list[Path]) -> None:
+    """Each existing path: root's, changeable by root alone, and a folder others may enter."""
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        why = unsafe(path)
+        if why is None and path.is_dir() and not os.stat(path).st_mode & 0o001:
+            why = f"{path} is closed to other users, so the daemon's user {SERVICE_USER} could not read it"
+        if why:
+            raise UserError(untrusted(why))
 
 
 def untrusted(why: str) -> str:
