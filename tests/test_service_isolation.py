@@ -10,12 +10,12 @@ faceunlock daemon`. The same environment is given to the PAM client below.
 import subprocess
 import sys
 
-from service_harness import PLANTED_MARKER, planted_code
+from service_harness import PLANTED_MARKER, VENV_BIN, planted_code
 
 
-def client(service, *flags: str) -> subprocess.CompletedProcess:
+def client(service, *flags: str, command: list[str] | None = None) -> subprocess.CompletedProcess:
     env = {"PAM_USER": "alice", "PAM_SERVICE": "sudo", **planted_code(service.folder)}
-    cmd = [sys.executable, *flags, "-m", "faceunlock.service.pam_client"]
+    cmd = command or [sys.executable, *flags, "-m", "faceunlock.service.pam_client"]
     cmd += ["--bus-address", service.bus.address, "--config", str(service.config), "--timeout", "20"]
     with service.in_session("c1"):
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
@@ -32,6 +32,16 @@ def test_pam_client_ignores_the_planted_code(service):
     marker = service.folder / PLANTED_MARKER
     service.point_camera("live-a")
     proc = client(service, "-I")
+    assert proc.returncode == 0, proc.stderr
+    assert not marker.exists()
+
+
+def test_the_faceunlock_pam_command_ignores_the_planted_code(service):
+    """The environment's faceunlock-pam command (a console script would have imported faceunlock
+    under the caller's PYTHONPATH before any check) runs the client isolated too."""
+    marker = service.folder / PLANTED_MARKER
+    service.point_camera("live-a")
+    proc = client(service, command=[str(VENV_BIN / "faceunlock-pam")])
     assert proc.returncode == 0, proc.stderr
     assert not marker.exists()
 
