@@ -237,10 +237,19 @@ def faceunlock_pam_8() -> str:
         ".PP",
         "It refuses without a scan: when \\fB[pam] enabled\\fR is false (\\fBfaceunlock disable\\fR); for a "
         "PAM service not in \\fB[pam] services\\fR (remote services such as sshd are never allowed); for a "
-        "phase other than auth; for a remote \\fBPAM_RHOST\\fR (only empty, localhost, a loopback address "
-        "or an X display :N are local); when logind cannot prove that the request comes from a local "
-        "session of \\fBPAM_USER\\fR at a seat; and when one user asks as another (\\fBsu bob\\fR typed by "
-        "alice) unless \\fB[pam] other_user\\fR is true.",
+        "phase other than auth; for a remote \\fBPAM_RHOST\\fR (only empty, a literal loopback address or "
+        "an X display :N are local; a name such as localhost is not); when one user asks as another "
+        "(\\fBsu bob\\fR typed by alice) unless \\fB[pam] other_user\\fR is true, the one who asks being "
+        "the real uid of the PAM application when it is not root, else \\fBPAM_RUSER\\fR; and when "
+        "logind and systemd cannot prove that a person at the machine asks.",
+        ".PP",
+        "Presence is proven, never assumed. The PAM application, or the nearest of its parents in a "
+        "logind session, must be in a local session on a seat, active there, of the one who asks (or the "
+        "seat's greeter or lock screen). Outside any session only two things pass: the display manager's "
+        "own unit (the one \\fBdisplay\\-manager.service\\fR names), while a greeter or the user's own "
+        "session is in front; and \\fBlogin\\fR in \\fBgetty@ttyN.service\\fR for the console in front. A "
+        "job of cron or at, a system service, and the user's own systemd services (\\fBsystemd\\-run "
+        "\\-\\-user\\fR from an SSH login) are refused; \\fB[pam] user_services\\fR opts in to the last.",
         ".SH OPTIONS",
         *options(parser),
         ".SH EXIT STATUS",

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import time
 
 import pytest
 from conftest import VENV_BIN
-from rig import USERS
+from rig import HELPERS, USERS
 
 STACKS = ("sudo", "su", "login")
 WRONG = "not-the-password"
@@ -146,17 +147,63 @@ def test_real_su(rig):
     print(f"su: face {face['elapsed']:.2f} s; no match, then the password: {password['elapsed']:.2f} s")
 
 
-def test_real_login(rig):
-    """`login alice` on a terminal, run by a system service while alice's session is active on seat0."""
+def test_login_from_a_service_outside_any_session_falls_through(rig):
+    """`login alice` run by a system service, outside any session, while alice's session is in front:
+    not a person at a console (the old rules let it scan). The password prompt comes at once."""
     rig.open_session("alice")
     rig.point_camera("live-a")
-    login = ["login", "alice"]
-    face = rig.converse(None, login, WRONG, send=["alice@=exit\\n"])
+    seen = len(attempts(rig, "alice"))
+    result = rig.converse(None, ["login", "alice"], USERS["alice"], send=["alice@=exit\\n"])
+    assert result["rc"] == 0 and result["prompt_at"] is not None, result
+    assert attempts(rig, "alice")[seen:] == []
+    print(f"login outside any session: password prompt at {result['prompt_at']:.2f} s")
+
+
+CONSOLE_DROP_IN = """[Unit]
+ConditionPathExists=
+
+[Service]
+Type=oneshot
+Restart=no
+StandardInput=null
+StandardOutput=file:/run/console-login.json
+TTYReset=no
+TTYVHangup=no
+TTYVTDisallocate=no
+ExecStart=
+ExecStart=/usr/bin/python3 {helpers}/converse.py --password {wrong} --timeout 30 -- \\
+  pamtester -v -I tty={tty} login alice authenticate
+"""
+
+
+def console_login(rig, console: str, tty: str) -> dict:
+    """A PAM conversation for alice in getty@CONSOLE.service, with PAM_TTY tty (the container has no
+    consoles of its own: the kernel's foreground console is the host's, read from sysfs)."""
+    sb = rig.sb
+    unit = f"getty@{console}.service"
+    drop_in = CONSOLE_DROP_IN.format(helpers=HELPERS, wrong=WRONG, tty=tty)
+    sb.write(f"/run/systemd/system/{unit}.d/faceunlock-test.conf", drop_in)
+    try:
+        sb.run(f"systemctl daemon-reload && systemctl start {unit}", timeout=90, check=False)
+        return json.loads(sb.out("tail -n1 /run/console-login.json"))
+    finally:
+        sb.run(f"rm -rf /run/systemd/system/{unit}.d /run/console-login.json; systemctl daemon-reload")
+
+
+def test_login_on_the_console_in_front_uses_the_face(rig):
+    """login's PAM conversation in getty@ttyN.service, for the console in front: the face; for
+    another console, or a PAM_TTY that is not its own: the password."""
+    front = rig.sb.out("cat /sys/class/tty/tty0/active")
+    assert re.fullmatch(r"tty[0-9]+", front), f"no foreground console visible: {front!r}"
+    other = "tty9" if front != "tty9" else "tty8"
+    rig.point_camera("live-a")
+    face = console_login(rig, front, f"/dev/{front}")
+    wrong_console = console_login(rig, other, f"/dev/{other}")
+    wrong_tty = console_login(rig, front, "/dev/pts/3")
+    print({"face": face, "wrong console": wrong_console, "wrong tty": wrong_tty})
     assert face["rc"] == 0 and face["prompt_at"] is None, face
-    rig.point_camera("few-c")
-    password = rig.converse(None, login, USERS["alice"], send=["alice@=exit\\n"])
-    assert password["rc"] == 0 and password["prompt_at"] is not None, password
-    print(f"login: face {face['elapsed']:.2f} s; no match, then the password: {password['elapsed']:.2f} s")
+    for refused in (wrong_console, wrong_tty):
+        assert refused["rc"] != 0 and refused["prompt_at"] is not None, refused
 
 
 def test_su_to_another_user_in_view_falls_through(rig):
