@@ -114,7 +114,8 @@ def test_a_non_root_pam_client_follows_the_settings_the_daemon_has_in_effect(ser
 
 
 def test_non_root_caller_from_a_remote_session_is_refused(service):
-    """nobody, enrolled, asks to verify itself from an SSH-like session (c5): no scan, PermissionDenied."""
+    """nobody, enrolled, asks to verify itself from an SSH-like session (c5), and from no session at
+    all (a cron job, while nobody's own local session c4 is active): no scan, PermissionDenied."""
     service.point_camera("enrol-a")
     service.proxy().Enroll("nobody", "default", 2, timeout=120)
     try:
@@ -123,6 +124,9 @@ def test_non_root_caller_from_a_remote_session_is_refused(service):
             proc = dbus_send(service, "Verify", "string:nobody", "uint32:5000")
         assert f"Error {IFACE}.Error.PermissionDenied:" in proc.stderr, proc.stderr
         assert "remote session" in proc.stderr
+        nowhere = dbus_send(service, "Verify", "string:nobody", "uint32:5000")
+        assert f"Error {IFACE}.Error.PermissionDenied:" in nowhere.stderr, nowhere.stderr
+        assert "outside any login session" in nowhere.stderr, "a job with no session (cron) is refused"
         with service.in_session("c4"):
             local = dbus_send(service, "Verify", "string:nobody", "uint32:5000")
         assert local.returncode == 0 and '"match"' in local.stdout, local.stderr
