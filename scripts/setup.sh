@@ -11,6 +11,8 @@ APT_PACKAGES=(
   dbus libpam-modules pamtester systemd time
   # faceunlock-settings (GTK 4, libadwaita), and its test: Xvfb, the accessibility bus; man -l
   gir1.2-gtk-4.0 gir1.2-adw-1 gir1.2-atspi-2.0 at-spi2-core xvfb man-db
+  # the tests of the zsh completion
+  zsh
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -6,10 +6,11 @@ Loaded as a pytest plugin from conftest.py, so the session fixtures are shared.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import missing
 import pytest
+from missing import unavailable
 
 from faceunlock.testing import service as harness
 from faceunlock.testing.service import (
@@ -42,13 +43,6 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def unavailable(msg: str) -> None:
-    """Skip the test, or fail it under CI, where everything it needs is installed."""
-    if os.environ.get("CI"):
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
 def need(tool: str) -> str:
     """A system tool the test needs: skip without it (fail under CI)."""
     try:
@@ -58,8 +52,7 @@ def need(tool: str) -> str:
 
 
 def need_root() -> None:
-    if os.geteuid() != 0:
-        unavailable("the service tests run as root (CI does)")
+    missing.need_root("the service tests run as root")
 
 
 class Bus(harness.Bus):
@@ -77,7 +70,7 @@ def service(video_dir, tmp_path_factory):
     need("dbus-daemon")
     frames = harness.frame_folders(video_dir, tmp_path_factory.mktemp("service-frames"))
     if not frames["photos-b"].is_dir():
-        pytest.skip(f"test data missing: {frames['photos-b']}")
+        unavailable(f"test data missing: {frames['photos-b']}")
     with harness.running_service(frames) as svc:
         yield svc
 

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from missing import need_root
 
 from faceunlock import config
 
@@ -92,8 +93,8 @@ def trusted(tmp_path, text="", mode=0o644):
     return p
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks need root (CI runs as root)")
 def test_trusted_config_must_be_root_owned_and_not_writable_by_others(tmp_path):
+    need_root("ownership checks need root")
     assert config.load(trusted(tmp_path), trusted=True) == config.Config()
     with pytest.raises(config.ConfigError, match="not writable by group or others"):
         config.load(trusted(tmp_path, mode=0o664), trusted=True)
@@ -106,8 +107,8 @@ def test_trusted_config_must_be_root_owned_and_not_writable_by_others(tmp_path):
     assert config.load(p) == config.Config()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks need root (CI runs as root)")
 def test_trusted_config_in_a_folder_others_can_change(tmp_path):
+    need_root("ownership checks need root")
     p = trusted(tmp_path)
     os.chmod(tmp_path, 0o777)
     with pytest.raises(config.ConfigError, match="someone other than root could replace the file"):

@@ -7,6 +7,7 @@ import stat
 import tomllib
 
 import pytest
+from missing import need_root
 
 from faceunlock import config, config_edit
 from faceunlock.cli import main
@@ -46,8 +47,8 @@ def test_set_get_show_round_trip(path, capsys):
     }
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="writing a root-owned file needs root (CI runs as root)")
 def test_written_file_is_root_owned_0644_and_trusted(path, capsys):
+    need_root("writing a root-owned file needs root")
     assert run(capsys, "config", "set", "camera.source", '/dev/video2 "x"\\', "--config", str(path))[0] == 0
     st = path.stat()
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o644

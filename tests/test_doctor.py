@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from missing import need_root
 
 from faceunlock import v4l2
 from faceunlock.config import Config, replace
@@ -36,8 +37,7 @@ def by_status(findings, check: str, status: str) -> list[str]:
 # ---------------------------------------------------------------------- PAM stacks
 @pytest.fixture
 def root_owned(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("these checks judge ownership; they run as root (CI does)")
+    need_root("these checks judge ownership")
     os.chmod(tmp_path, 0o755)
     return tmp_path
 

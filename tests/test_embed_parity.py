@@ -4,12 +4,11 @@ dlib is a test-only dependency: it makes the chips (its detector, 5-point landma
 get_face_chip) and the reference descriptors.
 """
 
-import os
-
 import cv2
 import numpy as np
 import pytest
 import torch
+from missing import unavailable
 
 from faceunlock.vision.embed import (
     default_weights_path,
@@ -26,9 +25,7 @@ TOLERANCE = 1e-4
 
 
 def _missing(msg: str):
-    if os.environ.get("CI"):
-        pytest.fail(msg)
-    pytest.skip(msg)
+    unavailable(msg)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """Batch-all and batch-hard triplet losses against brute-force loops and pytorch-metric-learning."""
 
-import importlib.util
 import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from missing import need_module
 
 from faceunlock.training.losses import BatchAllTripletLoss, BatchHardTripletLoss, pairwise_distances
 
@@ -192,10 +192,10 @@ def test_loss_drives_the_embedding():
         assert loss_fn(x, labels).item() < first * 0.5
 
 
-requires_pml = pytest.mark.skipif(
-    importlib.util.find_spec("pytorch_metric_learning") is None,
-    reason="pytorch-metric-learning (test extra) is not installed",
-)
+@pytest.fixture
+def pml():
+    """pytorch-metric-learning, the reference implementation (a test dependency)."""
+    need_module("pytorch_metric_learning", "the test extra")
 
 
 def pml_distance(squared):
@@ -204,10 +204,9 @@ def pml_distance(squared):
     return LpDistance(normalize_embeddings=False, p=2, power=2 if squared else 1)
 
 
-@requires_pml
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("squared", [False, True])
-def test_batch_all_matches_pytorch_metric_learning(seed, squared):
+def test_batch_all_matches_pytorch_metric_learning(pml, seed, squared):
     from pytorch_metric_learning.losses import TripletMarginLoss
     from pytorch_metric_learning.miners import TripletMarginMiner
 
@@ -224,11 +223,10 @@ def test_batch_all_matches_pytorch_metric_learning(seed, squared):
     torch.testing.assert_close(b.grad, a.grad, atol=1e-6, rtol=0)
 
 
-@requires_pml
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("squared", [False, True])
 @pytest.mark.parametrize("soft", [False, True])
-def test_batch_hard_matches_pytorch_metric_learning(seed, squared, soft):
+def test_batch_hard_matches_pytorch_metric_learning(pml, seed, squared, soft):
     from pytorch_metric_learning.losses import TripletMarginLoss
     from pytorch_metric_learning.miners import BatchHardMiner
     from pytorch_metric_learning.reducers import MeanReducer

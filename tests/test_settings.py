@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from missing import need_root
 
 from faceunlock import config, settings
 from faceunlock.errors import ConfigError
 from faceunlock.service import pam_client
-
-root_only = pytest.mark.skipif(os.geteuid() != 0, reason="ownership checks need root (CI runs as root)")
 
 
 @pytest.fixture
@@ -85,8 +84,8 @@ def test_no_overlay_means_the_root_config(rig):
     assert settings.effective(cfg) == cfg
 
 
-@root_only
 def test_overlay_writable_by_others_or_owned_by_a_user_is_refused(rig):
+    need_root("ownership checks need root")
     _, store = rig
     path = overlay(store, {"pam.sudo": False}, mode=0o620)
     with pytest.raises(ConfigError, match="writable by its owner alone"):
@@ -141,8 +140,8 @@ def pam(rig_path, capsys, service="sudo"):
     return proc.returncode
 
 
-@root_only
 def test_pam_client_applies_the_overlay_and_fails_closed(rig, capsys):
+    need_root("ownership checks need root")
     path, store = rig
     overlay(store, {"pam.sudo": False})
     assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
@@ -155,8 +154,8 @@ def test_pam_client_applies_the_overlay_and_fails_closed(rig, capsys):
     assert "cannot be changed from the settings app" in capsys.readouterr().err
 
 
-@root_only
 def test_pam_client_refuses_at_once_when_disabled(rig, capsys):
+    need_root("ownership checks need root")
     path, store = rig
     path.write_text(f'[store]\npath = "{store}"\n\n[pam]\nenabled = false\n')
     assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED

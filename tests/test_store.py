@@ -6,6 +6,7 @@ import stat
 
 import numpy as np
 import pytest
+from missing import need_root
 
 from faceunlock.store import NotEnrolled, StoreError, TemplateError, TemplateStore
 
@@ -21,6 +22,16 @@ def embeddings(n=4, seed=0):
 @pytest.fixture
 def store(tmp_path):
     return TemplateStore(tmp_path / "store", model_sha256=MODEL)
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o701, 0o777])
+def test_an_existing_store_folder_others_can_enter_is_made_private(store, mode):
+    """A store folder made by hand (or by an old version) with group or other access is repaired to
+    0700 before a template is written into it."""
+    store.root.mkdir()
+    store.root.chmod(mode)
+    store.add("alice", "default", embeddings())
+    assert stat.S_IMODE(store.root.stat().st_mode) == 0o700
 
 
 def test_round_trip_modes_and_fields(store):
@@ -158,8 +169,8 @@ def test_world_readable_template_is_refused(store):
         store.load("heidi")
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 def test_template_owned_by_another_user_is_refused(store):
+    need_root("changing a file's owner needs root")
     store.add("ivan", "default", embeddings())
     os.chown(store.path_for("ivan"), 65534, 65534)
     with pytest.raises(TemplateError, match="owned by uid 65534"):

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from missing import unavailable
 
 from faceunlock.testing.service import extract
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def tracked_files() -> list[str]:
     if not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout: the source files to build from are unknown")
+        unavailable("not a git checkout: the source files to build from are unknown")
     out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     return [f for f in out.decode().split("\0") if f]
 
