@@ -117,9 +117,17 @@ def test_config_from_random_text(text):
     except tomllib.TOMLDecodeError:
         return
     try:
-        config.from_dict(raw)
+        cfg = config.from_dict(raw)
     except config.ConfigError:
-        pass
+        return
+    assert cfg.insecure or not config.below_floor(cfg), "an unsafe config was accepted without insecure"
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            assert getattr(cfg, section) == values
+            continue
+        for key, value in values.items():
+            got = getattr(getattr(cfg, section), key)
+            assert got == (tuple(value) if isinstance(value, list) else value), (section, key, value)
 
 
 @pytest.mark.parametrize(

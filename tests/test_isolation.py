@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from types import SimpleNamespace
 
@@ -52,13 +53,27 @@ def test_worker_reports_a_job_stuck_past_its_deadline():
     from faceunlock.service.worker import Job, Worker
 
     worker = Worker(0)
-    job = Job("verifying", lambda: time.sleep(0.6), lambda r, e: None, deadline=time.monotonic() + 0.1)
+    started, release, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def run() -> None:
+        started.set()
+        release.wait(30)
+
+    def ending() -> None:
+        release.wait(30)
+        while worker.current is not None:
+            time.sleep(0.01)
+        ended.set()
+
+    job = Job("verifying", run, lambda r, e: None, deadline=time.monotonic() - 1.0)
     assert worker.submit(job)
-    time.sleep(0.3)
-    assert worker.stuck(0.1)
-    assert not worker.stuck(5.0)
-    time.sleep(0.6)
-    assert not worker.stuck(0.1)
+    assert started.wait(30), "the worker never ran the job"
+    assert worker.stuck(0.1), "a running job 1 s past its deadline is stuck after a 0.1 s grace"
+    assert not worker.stuck(3600.0)
+    threading.Thread(target=ending, daemon=True).start()
+    release.set()
+    assert ended.wait(30)
+    assert not worker.stuck(0.0), "no job runs any more"
 
 
 def test_logind_signals_from_other_senders_are_dropped():

@@ -81,7 +81,8 @@ def test_one_scan_at_a_time_and_a_prompt_busy_answer(service):
             calls.send(user, 3000)
         results = calls.wait(3)
         busy = [(t, answer) for t, answer in results.values() if answer == f"{IFACE}.Error.Busy"]
-        assert len(busy) == 1 and busy[0][0] < 2.0, results
+        others = [t for t, answer in results.values() if answer != f"{IFACE}.Error.Busy"]
+        assert len(busy) == 1 and busy[0][0] < min(others), ("Busy comes before any scan ends", results)
         scanned = sorted(answer for _, answer in results.values() if answer != f"{IFACE}.Error.Busy")
         assert scanned[0] == "no-match" and scanned[1] in ("no-match", "timeout"), results
     finally:
@@ -103,14 +104,13 @@ def test_one_request_per_caller(service):
                 nobody, env=service.bus.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
             )
             assert wait_for(lambda: service.proxy().State == "verifying", 10)
-            started = time.monotonic()
             second = subprocess.run(nobody, env=service.bus.env(), capture_output=True, text=True, timeout=60)
-            busy_after = time.monotonic() - started
+            first_still_scanning = first.poll() is None
             calls = Calls(service)
             calls.send("alice", 10000)
             out, err = first.communicate(timeout=60)
         assert second.returncode != 0 and "Error.Busy" in second.stderr, second.stderr
-        assert busy_after < 2.0
+        assert first_still_scanning, "Busy came at once, not after the first request's scan"
         assert first.returncode == 0 and b'"no-match"' in out, err
         assert calls.wait(1)["alice"][1] == "no-match"
     finally:
