@@ -7,6 +7,7 @@ daemon's config never changes between cases.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -222,6 +223,19 @@ class Rig:
         line = self.wait_journal(r"locker: ready for session", 0, 20, ident=unit)
         *_, sid, _, path = line.split()
         return Session(sid, path, user, unit)
+
+    def close_session(self, session: Session) -> None:
+        """End a session open_session made (its unit, and so its logind session)."""
+        self.sb.run(["systemctl", "stop", f"{session.unit}.service"], check=False)
+
+    @contextlib.contextmanager
+    def session_of(self, user: str):
+        """A session of user (open_session) for the length of a with block."""
+        session = self.open_session(user)
+        try:
+            yield session
+        finally:
+            self.close_session(session)
 
     def session_prop(self, session: Session, name: str) -> str:
         return self.sb.out(["loginctl", "show-session", session.sid, f"-p{name}", "--value"])

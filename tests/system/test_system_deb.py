@@ -64,12 +64,31 @@ def depends(deb: Path) -> list[str]:
     return sorted({item.split("|")[0].split("(")[0].strip() for item in field.split(",")})
 
 
-def test_apt_install(rig, deb):
-    rig.install_packages(*depends(deb))
-    install = rig.sb.run(
-        f"DEBIAN_FRONTEND=noninteractive apt-get -y -q install {DEB_DIR}/{deb.name}", timeout=900
-    )
-    print(f"apt install took {install.elapsed:.1f} s")
+def is_installed(rig) -> bool:
+    status = rig.sb.run(["dpkg-query", "-W", "-f=${Status}", "faceunlock"], check=False).stdout
+    return status == "install ok installed"
+
+
+@pytest.fixture
+def package(rig, deb):
+    """The package installed (apt install of the built .deb, once; again after a purge), its daemon
+    running, and alice enrolled from live video. Each test starts from this, whatever ran before."""
+    if not is_installed(rig):
+        rig.install_packages(*depends(deb))
+        install = rig.sb.run(
+            f"DEBIAN_FRONTEND=noninteractive apt-get -y -q install {DEB_DIR}/{deb.name}", timeout=900
+        )
+        rig.install_s = install.elapsed
+    rig.write_config()
+    rig.sb.run("systemctl start faceunlock.service", timeout=120)
+    if rig.sb.run("test -e /var/lib/faceunlock/alice.json", check=False).returncode != 0:
+        assert rig.enrol("alice", "enrol-a") == 10
+    return rig
+
+
+def test_apt_install(package):
+    rig = package
+    print(f"apt install took {getattr(rig, 'install_s', 0.0):.1f} s")
     assert rig.sb.out("systemctl is-enabled faceunlock.service") == "enabled"
     active = rig.sb.run("systemctl is-active faceunlock.service", check=False).stdout.strip()
     assert active == "active", "\n".join(rig.journal()[-40:])
@@ -82,39 +101,50 @@ def test_apt_install(rig, deb):
     print(status)
 
 
-def test_the_packaged_daemon_unlocks_a_locked_session_from_a_live_video(rig):
-    assert rig.enrol("alice", "enrol-a") == 10
+def test_the_packaged_daemon_unlocks_a_locked_session_from_a_live_video(package):
+    rig = package
     rig.write_config(config_text(camera=f"{VIDEO_DIR}/live-person-a.webm"))
     rig.sb.run("systemctl restart faceunlock.service", timeout=120)
-    session = rig.open_session("alice")
-    seen = len(rig.journal())
-    rig.set_idle(session, True)
-    rig.sb.run(["loginctl", "lock-session", session.sid])
-    rig.wait_locked(session, True, 10)
-    rig.wait_journal(rf"armed session {session.sid} of alice", seen, 10)
-    time.sleep(GRACE_S + 0.2)
-    started = time.monotonic()
-    rig.set_idle(session, False)
-    rig.wait_locked(session, False, 30)
-    print(f"unlocked by the packaged daemon {time.monotonic() - started:.2f} s after IdleHint false")
-    line = rig.wait_journal(rf"^faceunlock: session {session.sid} of alice: ", seen, 10)
-    assert "unlocked" in line, line
+    try:
+        with rig.session_of("alice") as session:
+            seen = len(rig.journal())
+            rig.set_idle(session, True)
+            rig.sb.run(["loginctl", "lock-session", session.sid])
+            rig.wait_locked(session, True, 10)
+            rig.wait_journal(rf"armed session {session.sid} of alice", seen, 10)
+            time.sleep(GRACE_S + 0.2)
+            started = time.monotonic()
+            rig.set_idle(session, False)
+            rig.wait_locked(session, False, 30)
+            print(f"unlocked by the packaged daemon {time.monotonic() - started:.2f} s after IdleHint false")
+            line = rig.wait_journal(rf"^faceunlock: session {session.sid} of alice: ", seen, 10)
+            assert "unlocked" in line, line
+    finally:
+        rig.write_config()
+        rig.sb.run("systemctl restart faceunlock.service", timeout=120)
 
 
-def test_the_packaged_pam_line_matches(rig):
+def test_the_packaged_pam_line_matches(package):
+    rig = package
     rig.sb.run("pam-auth-update --enable faceunlock")
-    auth = rig.sb.path("/etc/pam.d/common-auth").read_text()
-    assert (
-        "pam_exec.so quiet stdout /usr/lib/faceunlock/bin/python -I -m faceunlock.service.pam_client" in auth
-    )
-    result = rig.converse("alice", ["pamtester", "login", "alice", "authenticate"], "not-the-password")
-    assert result["rc"] == 0 and result["prompt_at"] is None, result
+    try:
+        auth = rig.sb.path("/etc/pam.d/common-auth").read_text()
+        client = "/usr/lib/faceunlock/bin/python -I -m faceunlock.service.pam_client"
+        assert f"pam_exec.so quiet stdout {client}" in auth
+        result = rig.converse("alice", ["pamtester", "login", "alice", "authenticate"], "not-the-password")
+        assert result["rc"] == 0 and result["prompt_at"] is None, result
+    finally:
+        rig.sb.run("pam-auth-update --disable faceunlock")
 
 
-def test_apt_purge_leaves_the_system_as_it_was(rig):
-    rig.write_config()
+def test_apt_purge_leaves_the_system_as_it_was(package):
+    rig = package
+    assert is_installed(rig), "purging a package that is not installed proves nothing"
+    rig.sb.run("pam-auth-update --enable faceunlock")
+    assert rig.sb.path("/etc/pam.d/common-auth").read_bytes() != rig.pam_before["common-auth"]
     purge = rig.sb.run("DEBIAN_FRONTEND=noninteractive apt-get -y -q purge faceunlock", timeout=600)
     print(f"apt purge took {purge.elapsed:.1f} s")
+    assert not is_installed(rig)
     left = changes(rig.before, rig.snapshot())
     assert left == {"added": [], "removed": [], "changed": []}, left
     assert {p: rig.sb.path(f"/etc/pam.d/{p}").read_bytes() for p in rig.pam_before} == rig.pam_before

@@ -20,8 +20,11 @@ def rig(installed):
 def session(rig):
     """alice's local graphical session on seat0; its leader is the lock screen stand-in."""
     s = rig.open_session("alice")
-    assert rig.session_prop(s, "Remote") == "no" and rig.session_prop(s, "Type") == "wayland"
-    return s
+    try:
+        assert rig.session_prop(s, "Remote") == "no" and rig.session_prop(s, "Type") == "wayland"
+        yield s
+    finally:
+        rig.close_session(s)
 
 
 def lock(rig, session) -> int:

@@ -150,10 +150,10 @@ def test_real_su(rig):
 def test_login_from_a_service_outside_any_session_falls_through(rig):
     """`login alice` run by a system service, outside any session, while alice's session is in front:
     not a person at a console (the old rules let it scan). The password prompt comes at once."""
-    rig.open_session("alice")
     rig.point_camera("live-a")
     seen = len(attempts(rig, "alice"))
-    result = rig.converse(None, ["login", "alice"], USERS["alice"], send=["alice@=exit\\n"])
+    with rig.session_of("alice"):
+        result = rig.converse(None, ["login", "alice"], USERS["alice"], send=["alice@=exit\\n"])
     assert result["rc"] == 0 and result["prompt_at"] is not None, result
     assert attempts(rig, "alice")[seen:] == []
     print(f"login outside any session: password prompt at {result['prompt_at']:.2f} s")
@@ -236,4 +236,7 @@ def test_su_from_an_ssh_login_falls_through_without_a_scan(rig):
 
 def test_disable_restores_the_stacks_byte_for_byte(rig):
     rig.sb.run("pam-auth-update --disable faceunlock")
-    assert pam_files(rig) == rig.before
+    try:
+        assert pam_files(rig) == rig.before
+    finally:
+        rig.sb.run("pam-auth-update --enable faceunlock")

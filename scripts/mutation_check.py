@@ -1,0 +1,324 @@
+"""Which security checks would survive being deleted? A small, rerunnable mutation check.
+
+Each mutation below removes or inverts one security check of faceunlock (a line of
+faceunlock/service/, config.py, store.py, lockout.py, atomic.py, ...), then runs only the
+tests that should notice. A mutation is "caught" when at least one of them fails, and
+"SURVIVED" when all pass: then no test would notice that check going away.
+
+The checkout's own files are changed in place (the tests start the daemon with `python -I`,
+which imports the installed package, the checkout), and every file is restored byte for
+byte afterwards, also on Ctrl-C. Run as root with the test data present, like CI:
+
+    sudo CI=true .venv/bin/python scripts/mutation_check.py            # all, about 20 minutes
+    sudo CI=true .venv/bin/python scripts/mutation_check.py --only lockout  # names containing it
+    ... --json out.json                                                # the results as JSON
+
+Exit status 0 when every mutation was caught, 1 when one survived, 2 when a mutation no longer
+applies (its code moved: update the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+M = Mutation
+MUTATIONS = (
+    # issue 24: the seven checks no test caught
+    M(
+        "install: walk every file of the import path",
+        "faceunlock/service/install.py",
+        "                why = unsafe(Path(folder) / name)\n",
+        "                why = None\n",
+        ("tests/test_service_install.py",),
+    ),
+    M(
+        "install: the interpreter's links and real path",
+        "faceunlock/service/install.py",
+        "        paths += [hop, *hop.parents]\n",
+        "        pass\n",
+        ("tests/test_service_install.py",),
+    ),
+    M(
+        "store: repair the store folder to 0700",
+        "faceunlock/store.py",
+        "            os.chmod(self.root, 0o700)\n",
+        "            pass\n",
+        ("tests/test_store.py",),
+    ),
+    M(
+        "lockout: validate the lockouts count",
+        "faceunlock/lockout.py",
+        "not isinstance(lockouts, int) or isinstance(lockouts, bool) or not 0 <= lockouts <= 64:\n",
+        "False:\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "lockout: a password login clears the lockout",
+        "faceunlock/lockout.py",
+        '        self.write(user, {**FRESH, "password_at"',
+        '        self.write(user, {**self.read(user), "password_at"',
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "pam: the service ssh is remote",
+        "faceunlock/service/pam_client.py",
+        'if service in ("sshd", "ssh"):',
+        'if service in ("sshd",):',
+        ("tests/test_service_pam.py",),
+    ),
+    M(
+        "pam: SSH_TTY marks an SSH session",
+        "faceunlock/service/pam_client.py",
+        'SSH_VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")',
+        'SSH_VARIABLES = ("SSH_CONNECTION", "SSH_CLIENT")',
+        ("tests/test_service_pam.py",),
+    ),
+    # issue 19: presence, admin actions, root writes, the interpreter
+    M(
+        "presence: a request outside any session is refused",
+        "faceunlock/service/local_session.py",
+        "    return system_rule(logind, systemd, req, console)\n",
+        "    return None\n",
+        ("tests/test_local_session.py", "tests/test_service_pam.py"),
+    ),
+    M(
+        "presence: the display manager's own unit only",
+        "faceunlock/service/local_session.py",
+        "    if unit is not None and unit == systemd.display_manager():\n",
+        "    if True:\n",
+        ("tests/test_local_session.py", "tests/test_service_pam.py"),
+    ),
+    M(
+        "presence: login on the console in front only",
+        "faceunlock/service/local_session.py",
+        "        if vt != front:\n",
+        "        if False:\n",
+        ("tests/test_local_session.py",),
+    ),
+    M(
+        "presence: the user's own systemd services only when opted in",
+        "faceunlock/service/local_session.py",
+        "        if req.user_services:\n",
+        "        if True:\n",
+        ("tests/test_local_session.py", "tests/test_service_pam.py"),
+    ),
+    M(
+        "presence: the session must be the requester's",
+        "faceunlock/service/local_session.py",
+        "    if not req.owns(s.uid, s.user):\n",
+        "    if False:\n",
+        ("tests/test_local_session.py", "tests/test_service_pam.py"),
+    ),
+    M(
+        "presence: the session must be active on a seat",
+        "faceunlock/service/local_session.py",
+        "    if not s.active:\n",
+        "    if False:\n",
+        ("tests/test_local_session.py",),
+    ),
+    M(
+        "requester: the PAM application's real uid, not PAM_RUSER",
+        "faceunlock/service/pam_client.py",
+        "    uid = real_uid(app_pid) or os.getuid()\n",
+        "    uid = 0\n",
+        ("tests/test_service_pam.py", "tests/test_service_auth.py"),
+    ),
+    M(
+        "pam: localhost is not a local PAM_RHOST",
+        "faceunlock/service/pam_client.py",
+        '    if rhost == "" or X_DISPLAY_RE.fullmatch(rhost):\n',
+        '    if rhost in ("", "localhost") or X_DISPLAY_RE.fullmatch(rhost):\n',
+        ("tests/test_service_pam.py",),
+    ),
+    M(
+        "pam: a remote PAM_RHOST is refused",
+        "faceunlock/service/pam_client.py",
+        "    if not is_local(rhost):\n",
+        "    if False:\n",
+        ("tests/test_service_pam.py",),
+    ),
+    M(
+        "pam: only the services of [pam] services",
+        "faceunlock/service/pam_client.py",
+        "    if services is not None and service not in services:\n",
+        "    if False:\n",
+        ("tests/test_service_pam.py",),
+    ),
+    M(
+        "daemon: no face while polkit asks about its own actions",
+        "faceunlock/service/daemon.py",
+        "        if uid == 0 and self.own_questions:\n",
+        "        if False:\n",
+        ("tests/test_service_desktop.py",),
+    ),
+    M(
+        "daemon: State is private",
+        "faceunlock/service/daemon.py",
+        '    PRIVATE_PROPERTIES = frozenset({"State"})\n',
+        "    PRIVATE_PROPERTIES = frozenset()\n",
+        ("tests/test_service_auth.py",),
+    ),
+    M(
+        "daemon: non-root callers act on themselves only",
+        "faceunlock/service/auth.py",
+        "    if uid_of(user) != uid:\n",
+        "    if False:\n",
+        ("tests/test_service_auth.py", "tests/test_service_desktop.py"),
+    ),
+    M(
+        "daemon: SetSetting merges into the overlay on disk",
+        "faceunlock/service/daemon.py",
+        "            current = settings.read(settings.path_for(self.root_cfg))\n",
+        "            current = self.overlay\n",
+        ("tests/test_service_desktop.py",),
+    ),
+    M(
+        "logind: arm only the active session of a seat",
+        "faceunlock/service/logind.py",
+        '        if not seat or props.get("Active") is not True:\n',
+        "        if False:\n",
+        ("tests/test_service_logind.py",),
+    ),
+    M(
+        "logind: only logind's own signals",
+        "faceunlock/service/logind.py",
+        "            if self.owner is None or sender != self.owner:\n",
+        "            if False:\n",
+        ("tests/test_service_logind.py", "tests/test_isolation.py"),
+    ),
+    M(
+        "atomic: folders opened without following a link",
+        "faceunlock/atomic.py",
+        "FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC\n",
+        "FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "lockout: state read without blocking on a FIFO",
+        "faceunlock/atomic.py",
+        "os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)\n",
+        "os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "audit: snapshots never written through a link",
+        "faceunlock/audit.py",
+        "os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC",
+        "os.O_WRONLY | os.O_CREAT | os.O_TRUNC",
+        ("tests/test_audit.py",),
+    ),
+    M(
+        "install: every site folder that -I reads",
+        "faceunlock/service/install.py",
+        "    entries = [*json.loads(proc.stdout), *site.getsitepackages(), *sys.path]\n",
+        '    entries = [p for p in sys.path if p.endswith("site-packages")]\n',
+        ("tests/test_service_install.py",),
+    ),
+    M(
+        "config: the trusted file is root's and writable by root alone",
+        "faceunlock/config.py",
+        "    if st.st_uid != 0 or st.st_mode & 0o022:\n",
+        "    if False:\n",
+        ("tests/test_config.py",),
+    ),
+    M(
+        "config: unsafe settings need insecure = true",
+        "faceunlock/config.py",
+        '    if below and not cfg.insecure:\n        raise ConfigError(\n            f"unsafe setting(s)',
+        '    if False:\n        raise ConfigError(\n            f"unsafe setting(s)',
+        ("tests/test_config.py", "tests/test_fuzz.py"),
+    ),
+    M(
+        "store: a template owned by another user is refused",
+        "faceunlock/store.py",
+        "        if st.st_uid not in trusted:\n",
+        "        if False:\n",
+        ("tests/test_store.py",),
+    ),
+    M(
+        "store: the content checksum",
+        "faceunlock/store.py",
+        '    expect(stored_digest == digest, path, "content checksum mismatch (edited or damaged)")\n',
+        "",
+        ("tests/test_store.py", "tests/test_fuzz.py"),
+    ),
+)
+
+
+def run_tests(tests: tuple[str, ...], timeout: float) -> tuple[bool, str]:
+    """Whether the tests pass, and the last line pytest printed."""
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {timeout:.0f} s"
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return proc.returncode == 0, lines[-1] if lines else proc.stderr.strip()[-200:]
+
+
+def apply(m: Mutation) -> tuple[Path, bytes] | None:
+    path = ROOT / m.file
+    original = path.read_bytes()
+    text = original.decode()
+    if text.count(m.old) != 1:
+        return None
+    path.write_text(text.replace(m.old, m.new))
+    return path, original
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default="", help="run only the mutations whose name contains this")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per mutation's tests")
+    p.add_argument("--json", help="write the results to this file")
+    args = p.parse_args(argv)
+    chosen = [m for m in MUTATIONS if args.only in m.name]
+    results = []
+    stale = False
+    for m in chosen:
+        started = time.monotonic()
+        applied = apply(m)
+        if applied is None:
+            print(f"STALE     {m.name}: the code to mutate is not (exactly once) in {m.file}", flush=True)
+            results.append({"name": m.name, "result": "stale"})
+            stale = True
+            continue
+        path, original = applied
+        try:
+            passed, last = run_tests(m.tests, args.timeout)
+        finally:
+            path.write_bytes(original)
+        result = "SURVIVED" if passed else "caught"
+        print(f"{result:<9} {m.name}  ({time.monotonic() - started:.0f} s: {last})", flush=True)
+        results.append(
+            {"name": m.name, "file": m.file, "tests": list(m.tests), "result": result, "last": last}
+        )
+    caught = sum(r["result"] == "caught" for r in results)
+    print(f"\n{caught} of {len(results)} mutations caught")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    if stale:
+        return 2
+    return 0 if caught == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
