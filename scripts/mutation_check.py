@@ -50,9 +50,16 @@ MUTATIONS = (
         ("tests/test_service_install.py",),
     ),
     M(
-        "install: the interpreter's links and real path",
+        "install: every link the interpreter's path goes through",
         "faceunlock/service/install.py",
         "        paths += [hop, *hop.parents]\n",
+        "        pass\n",
+        ("tests/test_service_install.py",),
+    ),
+    M(
+        "install: the interpreter's real path",
+        "faceunlock/service/install.py",
+        "        paths += [real, *real.parents]\n",
         "        pass\n",
         ("tests/test_service_install.py",),
     ),

@@ -360,14 +360,15 @@ def test_lockout_state_is_read_without_following_links_or_blocking(tmp_path):
 
 def test_root_never_chowns_or_writes_through_a_link_the_daemon_planted(tmp_path, monkeypatch):
     """`faceunlock password-used` runs as root from PAM and writes into <store>/state, which the
-    daemon's user owns. A compromised daemon swaps the folder root just made for a link to a file of
-    root's (here: the moment after mkdir). Root must then neither chown that file nor write to it."""
+    daemon's user owns. A compromised daemon swaps the folder root just made for a link to a folder
+    of root's (here: the moment after mkdir). Root must then neither chown that folder nor write
+    into it."""
     need_root()
     store = tmp_path / "store"
     store.mkdir(mode=0o700)
     os.chown(store, 65534, 65534)
-    victim = tmp_path / "victim"
-    victim.write_text("root's file\n")
+    victim = tmp_path / "root-only"
+    victim.mkdir(mode=0o700)
     real_mkdir = os.mkdir
 
     def mkdir_then_swap(path, mode=0o777, *, dir_fd=None):
@@ -380,8 +381,8 @@ def test_root_never_chowns_or_writes_through_a_link_the_daemon_planted(tmp_path,
     with pytest.raises(StoreError, match="cannot write lockout state"):
         Lockout(store, VerifyConfig()).password_used("alice")
     monkeypatch.undo()
-    assert victim.stat().st_uid == 0 and victim.read_text() == "root's file\n"
-    assert not (tmp_path / "alice.json").exists()
+    assert victim.stat().st_uid == 0 and oct(victim.stat().st_mode & 0o777) == "0o700"
+    assert list(victim.iterdir()) == []
 
 
 def test_root_hands_the_state_folder_and_file_to_the_daemons_user(tmp_path):

@@ -188,6 +188,19 @@ def test_install_refuses_an_interpreter_whose_real_path_a_user_could_change(open
         install.check_environment(env / "bin" / "python")
 
 
+def test_install_refuses_a_link_through_a_folder_a_user_could_change(open_tmp):
+    """env/bin/python links to theirs/python3, which links on to the real interpreter: the real path
+    is root's, but whoever owns theirs/ can point the link at anything."""
+    env = root_owned_env(open_tmp)
+    theirs = open_tmp / "theirs"
+    theirs.mkdir()
+    (theirs / "python3").symlink_to(os.path.realpath(sys.executable))
+    os.chown(theirs, 65534, 65534)
+    (env / "bin" / "python").symlink_to(theirs / "python3")
+    with pytest.raises(install.UserError, match=f"refusing to install: {theirs} is owned by uid 65534"):
+        install.check_environment(env / "bin" / "python")
+
+
 def test_install_refuses_a_file_deep_in_the_import_path_a_user_could_change(open_tmp, monkeypatch):
     """Every file of every folder the interpreter imports from is walked: one module a user may
     rewrite, deep in a root-owned site folder, is root code in every PAM stack."""

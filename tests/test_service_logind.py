@@ -14,6 +14,7 @@ import subprocess
 import time
 
 import pytest
+from gi.repository import GLib
 from service_harness import GRACE_S, VENV_BIN, wait_for
 
 SCAN_WAIT_S = 60
@@ -145,6 +146,21 @@ def test_a_session_not_in_front_is_never_unlocked(svc):
     time.sleep(GRACE_S + 0.3)
     wake(svc, "c1")
     assert wait_for(lambda: len(svc.unlock_calls("c1")) == calls + 1, SCAN_WAIT_S), svc.log_text()
+
+
+def test_a_session_locked_in_the_background_is_not_armed(svc):
+    """A Lock for a session that is not in front (another user's session is): never armed, so an
+    unlock request says so, whoever asks."""
+    svc.point_camera("live-a")
+    svc.standin().SetActive("c1", False)
+    try:
+        lock(svc, "c1")
+        assert "not the active session of a seat: not armed" in svc.log_text()
+        with pytest.raises(GLib.Error) as err:
+            svc.proxy().UnlockNow("c1")
+        assert "session c1 is not locked and armed" in str(err.value)
+    finally:
+        svc.standin().SetActive("c1", True)
 
 
 def test_unlock_now_command(svc):
