@@ -201,6 +201,22 @@ def test_install_refuses_a_link_through_a_folder_a_user_could_change(open_tmp):
         install.check_environment(env / "bin" / "python")
 
 
+def test_install_refuses_an_interpreter_in_a_linked_folder_a_user_could_change(open_tmp):
+    """env/bin is root's link to theirs/bin: the interpreter itself is no link, but its real path
+    is in a folder a user owns."""
+    env = open_tmp / "env"
+    env.mkdir()
+    theirs = open_tmp / "theirs"
+    (theirs / "bin").mkdir(parents=True)
+    (theirs / "bin" / "python").write_bytes(b"")
+    os.chown(theirs / "bin", 65534, 65534)
+    (env / "bin").symlink_to(theirs / "bin")
+    with pytest.raises(
+        install.UserError, match=f"refusing to install: {theirs / 'bin'} is owned by uid 65534"
+    ):
+        install.check_environment(env / "bin" / "python")
+
+
 def test_install_refuses_a_file_deep_in_the_import_path_a_user_could_change(open_tmp, monkeypatch):
     """Every file of every folder the interpreter imports from is walked: one module a user may
     rewrite, deep in a root-owned site folder, is root code in every PAM stack."""
