@@ -26,11 +26,7 @@ from faceunlock.paths import CONFIG_PATH, SNAPSHOT_DIR, STATE_DIR
 
 DEFAULT_PATH = CONFIG_PATH
 SECURITY_LEVELS = ("strict", "balanced", "fast")
-PAM_SERVICES = (
-    "sudo",
-    "su",
-    "login",
-    "polkit-1",
+LOCK_SCREENS = (
     "gdm-password",
     "lightdm",
     "sddm",
@@ -45,8 +41,15 @@ PAM_SERVICES = (
     "xfce4-screensaver",
     "kscreenlocker",
 )
-"""PAM services that may use face unlock by default: local lock screens, display managers, sudo, su,
-login and polkit."""
+"""Lock screens and display managers: where a person at the seat asks to be let in."""
+ELEVATION_SERVICES = ("sudo", "sudo-i", "su", "su-l", "login", "polkit-1")
+"""Services that grant more (root, another account, a console login): a camera authenticates
+passively, so these are opt-in, each by name in [pam] services."""
+PAM_SERVICES = LOCK_SCREENS
+"""PAM services that may use face unlock by default: the lock screens and display managers. With a
+plain colour camera, anything more is opt-in ([pam] services); sudo and polkit-1 then ask for an
+empty Enter first ([pam] confirm)."""
+CONFIRM_SERVICES = ("sudo", "sudo-i", "polkit-1")
 REMOTE_SERVICES = frozenset(
     {
         "sshd",
@@ -171,6 +174,9 @@ class DaemonConfig:
 class PamConfig:
     enabled: bool = opt(True, doc="face unlock for PAM at all (faceunlock disable | enable)")
     services: tuple = opt(PAM_SERVICES, doc="PAM services that may use face unlock", item=pam_service)
+    confirm: tuple = opt(
+        CONFIRM_SERVICES, doc="services that scan only after an empty Enter at the prompt", item=pam_service
+    )
     other_user: bool = opt(False, doc="let one user authenticate as another who is in view (su bob)")
     user_services: bool = opt(
         False, doc="accept the user's own systemd services (GNOME's shell and terminals) as present"

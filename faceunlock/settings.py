@@ -31,7 +31,7 @@ from pathlib import Path
 
 from faceunlock import config as config_mod
 from faceunlock.atomic import atomic_write
-from faceunlock.config import SECURITY_LEVELS, Config
+from faceunlock.config import LOCK_SCREENS, SECURITY_LEVELS, Config
 from faceunlock.errors import ConfigError
 
 FILE_NAME = "settings.json"
@@ -44,21 +44,7 @@ KEYS = {
 }
 """Every key the overlay may hold, with its allowed values."""
 SUDO_SERVICES = ("sudo", "sudo-i")
-LOCK_SCREEN_SERVICES = (
-    "gdm-password",
-    "lightdm",
-    "sddm",
-    "kde",
-    "swaylock",
-    "hyprlock",
-    "i3lock",
-    "xscreensaver",
-    "gnome-screensaver",
-    "cinnamon-screensaver",
-    "mate-screensaver",
-    "xfce4-screensaver",
-    "kscreenlocker",
-)
+LOCK_SCREEN_SERVICES = LOCK_SCREENS
 
 
 def path_for(cfg: Config) -> Path:

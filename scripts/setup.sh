@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 APT_PACKAGES=(
-  python3 python3-venv python3-dev python3-gi gir1.2-glib-2.0 gcc pkg-config
+  python3 python3-venv python3-dev python3-gi gir1.2-glib-2.0 gcc pkg-config make
   dbus libpam-modules pamtester systemd time
+  # pam_faceunlock.so, the native PAM module: libpam and sd-bus
+  libpam0g-dev libsystemd-dev
   # faceunlock-settings (GTK 4, libadwaita), and its test: Xvfb, the accessibility bus; man -l
   gir1.2-gtk-4.0 gir1.2-adw-1 gir1.2-atspi-2.0 at-spi2-core xvfb man-db
   # the tests of the zsh completion
@@ -36,4 +38,6 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # Pinned so `faceunlock export` reproduces the shipped ONNX files byte for byte (tests/test_onnx_parity.py).
 "${PIP[@]}" onnxruntime==1.32.0 onnx==1.23.2
 "${PIP[@]}" -e '.[torch,test,plots]'
+# The native PAM module (C, hardened, warnings as errors): pam/pam_faceunlock.so, package data.
+make -s -C pam
 echo "faceunlock is set up in .venv: try .venv/bin/faceunlock --help"

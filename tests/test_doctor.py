@@ -70,6 +70,15 @@ def test_face_lines_follow_includes_and_positions(pam_dir):
     assert all(not x.problems for x in lines.values())
 
 
+def test_the_native_module_is_a_face_line(pam_dir):
+    """pam-auth-update writes the module's line: it is found, and its file is what doctor checks."""
+    (pam_dir / "common-auth").write_text("auth [success=2 default=ignore] pam_faceunlock.so\n" + UNIX)
+    lines = {x.service: x for x in pam_stacks.face_lines(pam_dir)}
+    assert sorted(lines) == ["login", "sshd", "su", "sudo", "swaylock"]
+    assert lines["sudo"].program == f"{pam_stacks.MODULE_DIR}/pam_faceunlock.so"
+    assert all(not x.problems for x in lines.values())
+
+
 @pytest.mark.parametrize(
     "line,problem",
     [
@@ -98,7 +107,7 @@ def test_face_after_the_password(pam_dir):
 
 
 def test_check_pam_reports_services_and_remote_ones(pam_dir):
-    findings = doctor.check_pam(pam_dir)
+    findings = doctor.check_pam(pam_dir, ("sudo", "su", "login", "swaylock"))
     good = by_status(findings, "pam", "ok")
     assert len(good) == 1 and "in 5 service(s)" in good[0] and "sudo (line 1 of its auth stack" in good[0]
     notes = by_status(findings, "pam", "info")

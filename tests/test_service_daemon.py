@@ -25,6 +25,7 @@ def test_properties(service):
 def test_verify_returns_the_decision_and_reason(service):
     """...and VerifyStatus goes to the caller alone: another connection listening for it hears nothing."""
     service.point_camera("live-a")
+    wait_for(lambda: True, 0)  # take in the statuses of earlier tests' scans first
     before = len(service.status)
     overheard = []
     other = service.bus.connect()
@@ -134,7 +135,8 @@ def test_a_covered_camera_ends_the_scan_on_time(service):
 
 
 def test_untrusted_config_is_refused(service, tmp_path):
-    """A config writable by group: the daemon will not start, the PAM client will not ask. Nothing matches."""
+    """A config writable by group: the daemon will not start with it, and a running daemon, which
+    reads [pam] afresh for each PAM request, answers none while its file is so. Nothing matches."""
     os.chmod(tmp_path, 0o755)
     config = tmp_path / "group-writable.toml"
     config.write_text(service.config.read_text())
@@ -149,15 +151,15 @@ def test_untrusted_config_is_refused(service, tmp_path):
     assert daemon.returncode == 1 and "not writable by group or others" in daemon.stderr, daemon.stderr
     assert "Traceback" not in daemon.stderr
     service.point_camera("live-a")
-    client = subprocess.run(
-        [sys.executable, "-I", "-m", "faceunlock.service.pam_client", "--bus-address", service.bus.address]
-        + ["--config", str(config)],
-        env={"PAM_USER": "alice", "PAM_SERVICE": "sudo"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert client.returncode == 3 and "face unlock is off" in client.stderr, client.stderr
+    os.chmod(service.config, 0o664)
+    try:
+        with service.in_session("c1"):
+            result, message = service.authenticate("alice", "faceunlock-test", step="scan")
+    finally:
+        os.chmod(service.config, 0o644)
+    assert result == "refused" and "face unlock is off" in message and "not writable" in message, message
+    with service.in_session("c1"):
+        assert service.authenticate("alice", "faceunlock-test") == ("ready", "")
 
 
 def test_audit_line_says_the_config_is_insecure(service):

@@ -55,8 +55,10 @@ def test_install_puts_files_in_place_with_modes(staged):
     unit = (staged / install.UNIT).read_text()
     assert f"ExecStart={SCRIPT_PYTHON} -I -m faceunlock daemon\n" in unit
     profile = (staged / install.PAM_PROFILE).read_text()
-    client = f"{SCRIPT_PYTHON} -I -m faceunlock.service.pam_client"
-    assert f"[success=end default=ignore]\tpam_exec.so quiet stdout {client}" in profile
+    assert "[success=end default=ignore]\tpam_faceunlock.so" in profile
+    assert "Account:\n\toptional\tpam_faceunlock.so" in profile
+    module = staged / install.PAM_MODULE
+    assert mode(module) == 0o644 and module.read_bytes() == (ROOT / "pam" / "pam_faceunlock.so").read_bytes()
     policy = ET.parse(staged / install.POLICY).getroot()
     assert policy.tag == "busconfig"
     assert "SystemdService=faceunlock.service" in (staged / install.ACTIVATION).read_text()
@@ -135,7 +137,7 @@ def test_shipped_unit_points_at_the_packaged_path():
     assert "ExecStart=/usr/lib/faceunlock/bin/python -I -m faceunlock daemon" in unit
     assert install.render(install.UNIT, unit, PYTHON) != unit
     profile = (ROOT / "pam" / "pam-configs" / "faceunlock").read_text()
-    assert install.render(install.PAM_PROFILE, profile, PYTHON).count(str(PYTHON)) == 2
+    assert "python" not in profile, "no interpreter in any PAM stack: the native module"
 
 
 @pytest.mark.parametrize("weakness", ["user-owned", "group-writable", "world-writable"])

@@ -16,7 +16,7 @@ from service_harness import PLANTED_MARKER, VENV_BIN, planted_code
 def client(service, *flags: str, command: list[str] | None = None) -> subprocess.CompletedProcess:
     env = {"PAM_USER": "alice", "PAM_SERVICE": "sudo", **planted_code(service.folder)}
     cmd = command or [sys.executable, *flags, "-m", "faceunlock.service.pam_client"]
-    cmd += ["--bus-address", service.bus.address, "--config", str(service.config), "--timeout", "20"]
+    cmd += ["--bus-address", service.bus.address, "--timeout", "20"]
     with service.in_session("c1"):
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=90)
 

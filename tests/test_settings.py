@@ -3,15 +3,12 @@ the daemon's user, merged over the root config by the PAM client, and fail close
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from missing import need_root
 
 from faceunlock import config, settings
 from faceunlock.errors import ConfigError
-from faceunlock.service import pam_client
 
 
 @pytest.fixture
@@ -34,7 +31,9 @@ def overlay(store, values, mode=0o600):
 
 
 def test_overlay_picks_a_level_and_removes_services_only():
-    cfg = config.Config()
+    cfg = config.replace(
+        config.Config(), "pam", services=["sudo", "su", "login", "polkit-1", *config.LOCK_SCREENS]
+    )
     merged = settings.apply(
         cfg, {"verify.security_level": "strict", "pam.sudo": False, "pam.lock_screen": False}
     )
@@ -125,38 +124,35 @@ def test_first_write_makes_a_private_state_folder(tmp_path):
     assert settings.read(path) == {"pam.sudo": False}
 
 
-def pam(rig_path, capsys, service="sudo"):
-    """Run the PAM client as pam_exec does (an isolated interpreter), with no bus to reach."""
-    env = {"PAM_USER": "root", "PAM_SERVICE": service, "PAM_TYPE": "auth", "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, "-I", "-m", "faceunlock.service.pam_client", "--config", str(rig_path)]
-    proc = subprocess.run(
-        [*cmd, "--bus-address", "unix:path=/nonexistent/bus"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    sys.stderr.write(proc.stderr)
-    return proc.returncode
-
-
-def test_pam_client_applies_the_overlay_and_fails_closed(rig, capsys):
+def test_the_daemon_applies_the_overlay_and_fails_closed(service):
+    """Each PAM request reads the overlay afresh: pam.sudo = false takes sudo out (refused quietly),
+    an overlay others may write turns face unlock off, and so does one holding a key the app may
+    not set."""
     need_root("ownership checks need root")
-    path, store = rig
-    overlay(store, {"pam.sudo": False})
-    assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
-    assert "PAM service 'sudo' is not in [pam] services" in capsys.readouterr().err
-    overlay(store, {"pam.sudo": False}, mode=0o666)
-    assert pam(path, capsys, "su") == pam_client.EXIT_UNAVAILABLE
-    assert "face unlock is off: settings overlay" in capsys.readouterr().err
-    overlay(store, {"liveness.enabled": False})
-    assert pam(path, capsys, "su") == pam_client.EXIT_UNAVAILABLE
-    assert "cannot be changed from the settings app" in capsys.readouterr().err
+    path = service.folder / "store" / settings.FILE_NAME
+    try:
+        with service.in_session("c1"):
+            overlay(path.parent, {"pam.sudo": False})
+            assert service.authenticate("alice", "sudo") == ("refused", "")
+            assert service.authenticate("alice", "su") == ("ready", "")
+            overlay(path.parent, {"pam.sudo": False}, mode=0o666)
+            result, message = service.authenticate("alice", "su")
+            assert result == "refused" and "face unlock is off: settings overlay" in message, message
+            overlay(path.parent, {"liveness.enabled": False})
+            result, message = service.authenticate("alice", "su")
+            assert result == "refused" and "cannot be changed from the settings app" in message, message
+    finally:
+        path.unlink(missing_ok=True)
 
 
-def test_pam_client_refuses_at_once_when_disabled(rig, capsys):
+def test_the_daemon_refuses_at_once_when_disabled(service):
+    """`faceunlock disable` writes [pam] enabled = false: the next request is refused, no restart."""
     need_root("ownership checks need root")
-    path, store = rig
-    path.write_text(f'[store]\npath = "{store}"\n\n[pam]\nenabled = false\n')
-    assert pam(path, capsys, "sudo") == pam_client.EXIT_REFUSED
-    assert "face unlock is disabled" in capsys.readouterr().err
+    original = service.config.read_text()
+    service.config.write_text(original + "enabled = false\n")
+    try:
+        with service.in_session("c1"):
+            result, message = service.authenticate("alice", "su")
+        assert result == "refused" and "switched off" in message, message
+    finally:
+        service.config.write_text(original)

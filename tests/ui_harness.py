@@ -52,6 +52,9 @@ timeout = 120.0
 threads = 1
 queue_size = 1
 auto_unlock = false
+
+[pam]
+services = ["sudo", "su", "login", "polkit-1", "gdm-password", "swaylock"]
 """
 
 

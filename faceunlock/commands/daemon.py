@@ -22,4 +22,4 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_mod.require_daemon_safe(config_mod.load(args.config, trusted=True))
     from faceunlock.service.daemon import serve
 
-    return serve(cfg)
+    return serve(cfg, args.config)

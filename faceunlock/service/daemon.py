@@ -42,13 +42,22 @@ from gi.repository import GLib
 from pydbus.generic import signal as dbus_signal
 
 from faceunlock import __version__, runtime, settings
+from faceunlock import config as config_mod
 from faceunlock.audit import log_attempt
-from faceunlock.config import Config
+from faceunlock.config import LOCK_SCREENS, Config, PamConfig
 from faceunlock.decision import Decision
 from faceunlock.errors import ConfigError, UserError, describe
+from faceunlock.lockout import Lockout
 from faceunlock.model import ModelCard
-from faceunlock.service import polkit, streams
-from faceunlock.service.auth import caller_pid, caller_uid, name_of, require_self_or_root
+from faceunlock.service import pam_policy, polkit, streams
+from faceunlock.service.auth import (
+    caller_pid,
+    caller_uid,
+    name_of,
+    require_root,
+    require_self_or_root,
+    uid_of,
+)
 from faceunlock.service.errors import (
     Busy,
     Failed,
@@ -60,7 +69,7 @@ from faceunlock.service.errors import (
 )
 from faceunlock.service.interface import INTERFACE_XML, details, variant
 from faceunlock.service.local_session import Logind as SessionLogind
-from faceunlock.service.local_session import LogindError, Request
+from faceunlock.service.local_session import LogindError, Request, Systemd
 from faceunlock.service.local_session import refusal as session_refusal
 from faceunlock.service.memory import release_free_memory
 from faceunlock.service.names import BUS_NAME, INTERFACE, OBJECT_PATH
@@ -99,8 +108,17 @@ class FaceUnlockService:
     """Declared for pydbus's wiring but never called: they would broadcast. status() and
     faceunlock.service.streams send them to one caller."""
 
-    def __init__(self, bus, cfg: Config, card: ModelCard, pipeline, store: TemplateStore):
+    def __init__(
+        self,
+        bus,
+        cfg: Config,
+        card: ModelCard,
+        pipeline,
+        store: TemplateStore,
+        config_path: str | None = None,
+    ):
         self.bus = bus
+        self.config_path = config_path
         self.root_cfg = cfg
         self.cfg = cfg
         self.card = card
@@ -343,6 +361,113 @@ class FaceUnlockService:
             entry["distance"] = float(decision.distance)
         self.attempts.append(entry)
 
+    def Authenticate(self, call: Call, raw: dict, timeout_ms: int) -> None:
+        """A PAM request from pam_faceunlock.so (or the pam_exec client): every rule here, then a scan."""
+        uid = caller_uid(self.bus, call.sender)
+        try:
+            items = pam_policy.parse(raw, uid)
+        except ValueError as exc:
+            raise InvalidArgument(f"Authenticate: {exc}") from None
+        service = f"pam:{items.service or '-'}"
+        try:
+            pam = self.pam_settings()
+        except ConfigError as exc:
+            pam, why = None, f"face unlock is off: {exc}"
+        else:
+            why = self.pam_refusal(call, uid, items, pam)
+        if why is not None:
+            log.info("refused user=%s service=%s step=%s reason=%r", items.user, service, items.step, why)
+            call.reply("refused", f"Face unlock is not used here: {why}." if why else "")
+            return
+        if pam_policy.needs_confirmation(items, pam):
+            call.reply("confirm", "")
+            return
+        if items.step == "check":
+            call.reply("ready", "")
+            return
+        try:
+            anchors = self.anchors(items.user)
+        except NotEnrolled:
+            call.reply("not-enrolled", "")
+            return
+        timeout = self.cfg.verify.timeout if timeout_ms == 0 else timeout_ms / 1000
+        cap = MAX_TIMEOUT if uid == 0 else NON_ROOT_TIMEOUT
+        deadline = time.monotonic() + min(max(timeout, MIN_TIMEOUT), cap)
+
+        def reply(decision: Decision) -> None:
+            call.reply(*pam_policy.answer(decision))
+
+        def run() -> Decision:
+            return self.scan(items.user, anchors, deadline, service)
+
+        key = ("root", items.user) if uid == 0 else uid
+        self.submit(self.scan_job(items.user, run, reply, deadline, call.sender, service), key)
+
+    def pam_settings(self) -> PamConfig:
+        """[pam] as the files say at this moment (the root config, then the settings overlay), as the
+        PAM client once read them itself: `faceunlock disable`, `config set` and the settings app
+        apply to the next request. ConfigError when either cannot be used (then nothing is answered)."""
+        return settings.effective(config_mod.load(self.config_path, trusted=True)).pam
+
+    def pam_refusal(self, call: Call, uid: int, items: pam_policy.Items, pam: PamConfig) -> str | None:
+        """Why face unlock must not answer this PAM request, or None: its items, the overlay, the
+        daemon's own polkit questions, presence, a lock moments ago, the lockout."""
+        why = pam_policy.refusal(items, pam)
+        if why is not None:
+            return why
+        if self.overlay_error:
+            return f"face unlock is off: {self.overlay_error}"
+        if uid == 0 and self.own_questions:
+            return "faceunlock is asking polkit about its own enrolments or settings, which needs a password"
+        asker = pam_policy.requester(items)
+        req = Request(
+            pid=caller_pid(self.bus, call.sender),
+            user=items.user,
+            uid=uid_of(items.user),
+            requester=asker[1] if asker else None,
+            tty=items.tty,
+            any_user=pam.other_user,
+            user_services=pam.user_services,
+        )
+        try:
+            why = session_refusal(
+                SessionLogind(self.bus.con), req, Systemd(self.bus.con) if uid == 0 else None
+            )
+        except LogindError as exc:
+            why = f"cannot prove a person at the machine: {exc}"
+        if why:
+            return why
+        if items.service in LOCK_SCREENS and self.just_locked(items.user):
+            return f"the session was locked less than {self.cfg.daemon.grace_period:g} s ago"
+        try:
+            return Lockout(self.cfg.store.path, self.cfg.verify).blocked(items.user)
+        except StoreError as exc:
+            return str(exc)
+
+    def just_locked(self, user: str) -> bool:
+        """A session of user was locked within the grace period: whoever locks and walks away is
+        not let in again by the face still in view."""
+        if self.logind is None:
+            return False
+        now = self.logind.clock()
+        return any(
+            a.user == user and now - a.locked_at < self.cfg.daemon.grace_period
+            for a in self.logind.armed.values()
+        )
+
+    def PasswordUsed(self, call: Call, user: str) -> None:
+        """The account stage of pam_faceunlock.so after a password login: clears the user's lockout
+        and notes the password for the recency rules. Root only (a user could clear their own
+        lockout); the daemon writes its own state."""
+        require_root(caller_uid(self.bus, call.sender), "PasswordUsed")
+        user = valid(check_user, user)
+        try:
+            Lockout(self.cfg.store.path, self.cfg.verify).password_used(user)
+        except StoreError as exc:
+            raise Failed(str(exc)) from None
+        log.info("password login of %s recorded: face unlock lockout cleared", user)
+        call.reply()
+
     def own_user(self, call: Call, user: str, action: str) -> int:
         """The caller's uid; a non-root caller may act only on its own user."""
         uid = caller_uid(self.bus, call.sender)
@@ -551,7 +676,7 @@ def without_nnpack_if_blind() -> None:
         torch.backends.nnpack.set_flags(False)
 
 
-def serve(cfg: Config) -> int:
+def serve(cfg: Config, config_path: str | None = None) -> int:
     """Load the model, take the bus name, watch logind, and serve until SIGTERM or SIGINT."""
     import pydbus
 
@@ -567,7 +692,7 @@ def serve(cfg: Config) -> int:
     without_nnpack_if_blind()
     warm_up(pipeline)
     bus = pydbus.SystemBus()
-    service = FaceUnlockService(bus, cfg, card, pipeline, store)
+    service = FaceUnlockService(bus, cfg, card, pipeline, store, config_path)
     # Handlers first, and for good: once the name is taken systemd may send SIGTERM at any moment, and
     # it sends another when the name is released during the cleanup (Type=dbus). A handler that
     # returned False would be removed after the first signal, and the second would then kill the

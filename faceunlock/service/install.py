@@ -19,6 +19,7 @@ import site
 import stat
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import faceunlock
@@ -58,6 +59,10 @@ FILES = {
     **MANUALS,
     **COMPLETIONS,
 }
+PAM_MODULE = f"lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/security/pam_faceunlock.so"
+"""Where libpam looks for modules on Debian (/lib/<multiarch>/security, /usr/lib/... when merged)."""
+BINARIES = {PAM_MODULE: "pam/pam_faceunlock.so"}
+"""Built files installed as they are (make -C pam builds the module; scripts/setup.sh runs it)."""
 PACKAGED_PYTHON = "/usr/lib/faceunlock/bin/python"
 MAX_WALK = 200_000
 
@@ -186,7 +191,7 @@ def render(rel: str, text: str, python: Path) -> str:
             f"ExecStart={daemon_command(python)}\n" if line.startswith("ExecStart=") else line
             for line in text.splitlines(keepends=True)
         )
-    if rel in (PAM_PROFILE, DESKTOP):
+    if rel == DESKTOP:
         return text.replace(f"{PACKAGED_PYTHON} ", f"{python} ")
     return text
 
@@ -226,10 +231,18 @@ def install(root: str | Path = "/") -> list[str]:
     python = interpreter()
     check_environment(python)
     done = []
+    for src in BINARIES.values():
+        if not package_data(src).is_file():
+            raise UserError(f"{src} is not built: make -C pam (scripts/setup.sh does), then install again")
     for rel, src in FILES.items():
         path = root / rel
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
         atomic_write(path, render(rel, package_data(src).read_text(), python).encode(), mode=0o644)
+        done.append(f"installed {path}")
+    for rel, src in BINARIES.items():
+        path = root / rel
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        atomic_write(path, package_data(src).read_bytes(), mode=0o644)
         done.append(f"installed {path}")
     if root == Path("/") and shutil.which("systemd-sysusers"):
         done.append(best_effort("systemd-sysusers", str(root / SYSUSERS)))
@@ -261,7 +274,7 @@ def uninstall(root: str | Path = "/", purge: bool = False) -> list[str]:
         done.append(best_effort("systemctl", "disable", "--now", "faceunlock.service"))
     if root == Path("/") and (root / PAM_PROFILE).exists() and shutil.which("pam-auth-update"):
         done.append(best_effort("pam-auth-update", "--package", "--remove", "faceunlock"))
-    for rel in FILES:
+    for rel in [*FILES, *BINARIES]:
         path = root / rel
         if path.exists() or path.is_symlink():
             path.unlink()

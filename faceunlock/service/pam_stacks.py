@@ -1,9 +1,9 @@
 """Where face unlock sits in each PAM service's auth stack, read from /etc/pam.d.
 
 A service's auth stack is its ``auth`` lines with ``@include``, ``auth include`` and
-``auth substack`` followed, in order. Each face unlock line (pam_exec running faceunlock's
-PAM client) is reported with its control, its position, the position of the first
-password module (pam_unix), and what is wrong with it:
+``auth substack`` followed, in order. Each face unlock line (pam_faceunlock.so, or pam_exec
+running faceunlock's PAM client) is reported with its control, its position, the position of
+the first password module (pam_unix), and what is wrong with it:
 
 - a control under which a face failure can fail the login (``required``, ``requisite``,
   brackets without ``default=ignore``): the password must still work;
@@ -14,10 +14,13 @@ password module (pam_unix), and what is wrong with it:
 from __future__ import annotations
 
 import re
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PASSWORD_MODULES = ("pam_unix.so", "pam_sss.so", "pam_ldap.so", "pam_krb5.so", "pam_winbind.so")
+MODULE = "pam_faceunlock.so"
+MODULE_DIR = f"/lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/security"
 MAX_DEPTH = 8
 
 
@@ -30,11 +33,16 @@ class Line:
 
     @property
     def is_face(self) -> bool:
+        if self.module.rsplit("/", 1)[-1] == MODULE:
+            return True
         return self.module.endswith("pam_exec.so") and any("faceunlock" in a for a in self.args)
 
     @property
     def program(self) -> str:
-        """The program pam_exec runs: its first argument that is an absolute path."""
+        """The code the line runs as root: the module's file, or the program pam_exec runs (its
+        first argument that is an absolute path)."""
+        if self.module.rsplit("/", 1)[-1] == MODULE:
+            return self.module if self.module.startswith("/") else f"{MODULE_DIR}/{self.module}"
         return next((a for a in self.args if a.startswith("/")), "")
 
 

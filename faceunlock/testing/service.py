@@ -39,7 +39,15 @@ SESSIONS = (
     "c4:65534:nobody",
     "c5:65534:nobody:remote",
 )
-PAM_SERVICES = ("faceunlock-test", "faceunlock-test-down", "faceunlock-test-nobus", "sudo", "su")
+PAM_SERVICES = (
+    "faceunlock-test",
+    "faceunlock-test-down",
+    "faceunlock-test-nobus",
+    "faceunlock-confirm",
+    "sudo",
+    "su",
+)
+CONFIRM_SERVICES = ("faceunlock-confirm",)
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -123,6 +131,7 @@ threads = 1
 
 [pam]
 services = {services}
+confirm = {confirm}
 """
 GRACE_S = 2.0
 
@@ -263,6 +272,11 @@ class Service:
     def proxy(self):
         return self.client.get(NAME, PATH)
 
+    def authenticate(self, user: str, service: str, step: str = "check", **items: str) -> tuple[str, str]:
+        """The daemon's Authenticate as a root PAM application asks it (ruid 0 unless given)."""
+        request = {"user": user, "service": service, "ruid": "0", "step": step, **items}
+        return tuple(self.proxy().Authenticate(request, 20000, timeout=60))
+
     def session(self, sid: str):
         return self.client.get("org.freedesktop.login1", f"/org/freedesktop/login1/session/{sid}")
 
@@ -368,9 +382,14 @@ def running_service(frames: dict[str, Path], grace: float = GRACE_S):
     folder = Path(tempfile.mkdtemp(prefix="faceunlock-service-"))
     os.chmod(folder, 0o755)
     config = folder / "faceunlock.toml"
-    services = "[" + ", ".join(f'"{s}"' for s in PAM_SERVICES) + "]"
     config.write_text(
-        DAEMON_CONFIG.format(camera=folder / "camera", store=folder / "store", grace=grace, services=services)
+        DAEMON_CONFIG.format(
+            camera=folder / "camera",
+            store=folder / "store",
+            grace=grace,
+            services=toml_list(PAM_SERVICES),
+            confirm=toml_list(CONFIRM_SERVICES),
+        )
     )
     log = folder / "daemon.log"
     try:
@@ -406,6 +425,10 @@ def running_service(frames: dict[str, Path], grace: float = GRACE_S):
                 stop(logind)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def toml_list(items) -> str:
+    return "[" + ", ".join(f'"{s}"' for s in items) + "]"
 
 
 def enrol(svc: Service, user: str, frames: str) -> None:
