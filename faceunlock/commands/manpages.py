@@ -224,35 +224,63 @@ def faceunlock_pam_8() -> str:
     lines = header("faceunlock-pam", 8, "System Administration")
     lines += [
         ".SH NAME",
-        "faceunlock\\-pam \\- face unlock for PAM, run by pam_exec",
+        "pam_faceunlock.so, faceunlock\\-pam \\- face unlock for PAM",
         ".SH SYNOPSIS",
-        ".B python \\-I \\-m faceunlock.service.pam_client",
-        "[\\fIOPTIONS\\fR]",
+        ".B auth [success=end default=ignore] pam_faceunlock.so",
+        "[\\fBtimeout=\\fR\\fIS\\fR] [\\fBquiet\\fR]",
+        ".br",
+        ".B account optional pam_faceunlock.so",
+        ".br",
+        ".B faceunlock\\-pam",
+        "[\\fIOPTIONS\\fR]   (run by \\fBpam_exec\\fR(8): the fallback)",
         ".SH DESCRIPTION",
-        esc(parser.description or ""),
-        "It asks the running faceunlock daemon to verify \\fBPAM_USER\\fR and exits 0 only on a match; any "
-        "other outcome falls through to the next line of the PAM stack (the password). It runs with "
-        "\\fB\\-I\\fR, so no \\fBPYTHON*\\fR variable of the PAM environment can load code into it, "
-        "and drops GLib's variables before it loads GLib.",
+        "\\fBpam_faceunlock.so\\fR is a small native PAM module (C, libpam and sd\\-bus only). It forwards "
+        "the PAM items (user, service, ruser, rhost, tty), the application's real uid and SSH markers of "
+        "its environment to the faceunlock daemon on the system bus, which sees the application's pid "
+        "and uid for itself and holds every rule. It shows \\(lqLooking for your face\\&...\\(rq and the "
+        "daemon's one\\-line answer, and returns \\fBPAM_SUCCESS\\fR only on a verified match, "
+        "\\fBPAM_AUTHINFO_UNAVAIL\\fR when the daemon cannot be asked (stopped, hung: it probes within "
+        "0.5 s) and \\fBPAM_IGNORE\\fR otherwise, so the next line (the password) decides. No bus "
+        "address is taken from the environment; only the \\fBpam_sm_*\\fR entry points are exported.",
         ".PP",
-        "It refuses without a scan: when \\fB[pam] enabled\\fR is false (\\fBfaceunlock disable\\fR); for a "
-        "PAM service not in \\fB[pam] services\\fR (remote services such as sshd are never allowed); for a "
-        "phase other than auth; for a remote \\fBPAM_RHOST\\fR (only empty, a literal loopback address or "
-        "an X display :N are local; a name such as localhost is not); when one user asks as another "
-        "(\\fBsu bob\\fR typed by alice) unless \\fB[pam] other_user\\fR is true, the one who asks being "
-        "the real uid of the PAM application when it is not root, else \\fBPAM_RUSER\\fR; and when "
-        "logind and systemd cannot prove that a person at the machine asks.",
+        "In confirm mode (the services of \\fB[pam] confirm\\fR, by default sudo and polkit\\-1 when they "
+        "are on) it first asks \\(lqPress Enter to use your face, or type your password\\(rq: only an empty "
+        "Enter scans, and a typed password stays \\fBPAM_AUTHTOK\\fR for the next module, so nobody is "
+        "asked twice. Its account stage tells the daemon of a password login after a face that did not "
+        "match; that ends a face unlock lockout.",
         ".PP",
-        "Presence is proven, never assumed. The PAM application, or the nearest of its parents in a "
-        "logind session, must be in a local session on a seat, active there, of the one who asks (or the "
-        "seat's greeter or lock screen). Outside any session only two things pass: the display manager's "
-        "own unit (the one \\fBdisplay\\-manager.service\\fR names), while a greeter or the user's own "
-        "session is in front; and \\fBlogin\\fR in \\fBgetty@ttyN.service\\fR for the console in front. A "
-        "job of cron or at, a system service, and the user's own systemd services (\\fBsystemd\\-run "
-        "\\-\\-user\\fR from an SSH login) are refused; \\fB[pam] user_services\\fR opts in to the last.",
-        ".SH OPTIONS",
+        "The daemon refuses without a scan: when \\fB[pam] enabled\\fR is false (\\fBfaceunlock disable\\fR);"
+        " for a PAM service not in \\fB[pam] services\\fR (by default the lock screens and display "
+        "managers; sudo, su, login and polkit\\-1 are opt\\-in; remote services such as sshd are never "
+        "allowed); for a remote \\fBPAM_RHOST\\fR (only empty, a literal loopback address or an X display "
+        ":N are local; a name such as localhost is not) or SSH; when one user asks as another (\\fBsu "
+        "bob\\fR typed by alice) unless \\fB[pam] other_user\\fR is true, the one who asks being the real "
+        "uid of the PAM application when it is not root, else \\fBPAM_RUSER\\fR; within the grace period "
+        "after a lock; during a lockout; and when logind and systemd cannot prove that a person at the "
+        "machine asks.",
+        ".PP",
+        "Presence is proven, never assumed. The PAM application must be in a local session on a seat, "
+        "active there, of the one who asks (or the seat's greeter or lock screen). Outside any session "
+        "only two things pass: the display manager's own unit (the one \\fBdisplay\\-manager.service\\fR "
+        "names), while a greeter or the user's own session is in front; and \\fBlogin\\fR in "
+        "\\fBgetty@ttyN.service\\fR for the console in front. A job of cron or at, a system service, and "
+        "the user's own systemd services (\\fBsystemd\\-run \\-\\-user\\fR from an SSH login) are refused; "
+        "\\fB[pam] user_services\\fR opts in to the last.",
+        ".PP",
+        esc(parser.description or "")
+        + " It asks the same daemon the same way, from \\fBpam_exec\\fR's environment, with "
+        "\\fB\\-I\\fR (no \\fBPYTHON*\\fR variable of the PAM environment can load code into it). It "
+        "cannot ask the user anything, so confirm\\-mode services are refused through it.",
+        ".SH MODULE OPTIONS",
+        ".TP",
+        "\\fBtimeout=\\fR\\fIS\\fR",
+        "seconds the scan may take, 1\\-60 (default 5)",
+        ".TP",
+        "\\fBquiet\\fR",
+        "show no messages",
+        ".SH OPTIONS OF faceunlock\\-pam",
         *options(parser),
-        ".SH EXIT STATUS",
+        ".SH EXIT STATUS OF faceunlock\\-pam",
         ".TP",
         f"{pam_client.EXIT_MATCH}",
         "The enrolled user is in view: authenticated.",
@@ -264,21 +292,20 @@ def faceunlock_pam_8() -> str:
         "Refused without a scan (see above).",
         ".TP",
         f"{pam_client.EXIT_UNAVAILABLE}",
-        "Face unlock is unavailable: the daemon cannot be asked, the configuration or the settings "
-        "overlay is unusable, or the deadline passed.",
+        "Face unlock is unavailable: the daemon cannot be asked, its configuration or settings overlay "
+        "is unusable, or the deadline passed.",
         ".SH EXAMPLES",
-        "The line \\fBfaceunlock install\\fR writes for \\fBpam\\-auth\\-update\\fR(8):",
+        "The lines \\fBpam\\-auth\\-update\\fR(8) writes from the profile that "
+        "\\fBfaceunlock install\\fR puts in place:",
         ".PP",
         ".nf",
-        esc(
-            "auth [success=end default=ignore] pam_exec.so quiet stdout "
-            "/usr/lib/faceunlock/bin/python -I -m faceunlock.service.pam_client"
-        ),
+        esc("auth    [success=2 default=ignore]    pam_faceunlock.so"),
+        esc("account optional                      pam_faceunlock.so"),
         ".fi",
         ".SH FILES",
-        esc(str(CONFIG_PATH)),
+        esc(f"{CONFIG_PATH}, /lib/<multiarch>/security/pam_faceunlock.so"),
         ".SH SEE ALSO",
-        "\\fBfaceunlock\\fR(1), \\fBfaceunlock.conf\\fR(5), \\fBpam_exec\\fR(8), \\fBpam\\fR(8)",
+        "\\fBfaceunlock\\fR(1), \\fBfaceunlock.conf\\fR(5), \\fBpam\\fR(8), \\fBpam_exec\\fR(8)",
     ]
     return "\n".join(lines) + "\n"
 
