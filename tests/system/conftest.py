@@ -134,6 +134,9 @@ def install_faceunlock(rig: Rig) -> None:
     open_up_ancestors(rig, ROOT)
     open_up_ancestors(rig, VENV_BIN)
     rig.sb.run([str(VENV_BIN / "faceunlock"), "install"], timeout=300)
+    # polkitd runs on a desktop; started here, logind's first question to it (may the daemon's user
+    # call Unlock()?) does not wait for its activation.
+    rig.sb.run("systemctl start polkit.service", timeout=60)
     rig.write_config()
     rig.point_camera("live-a")
     start = rig.sb.run("systemctl start faceunlock.service", timeout=120, check=False)

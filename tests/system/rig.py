@@ -59,18 +59,18 @@ grace_period = {grace}
 max_scans_per_lock = 3
 scan_timeout = 10.0
 threads = 1
+
+[pam]
+services = ["sudo", "su", "login", "polkit-1", "gdm-password", "swaylock"]
+confirm = {confirm}
 """
 
 
-def config_text(camera: str = CAMERA, grace: float = GRACE_S) -> str:
-    """The test config; ``insecure = true`` where the code knows the key (a video stand-in camera)."""
-    import dataclasses
-
-    from faceunlock.config import Config
-
-    fields = {f.name for f in dataclasses.fields(Config)}
-    insecure = "insecure = true\n\n" if "insecure" in fields else ""
-    return CONFIG.format(insecure=insecure, camera=camera, grace=grace)
+def config_text(camera: str = CAMERA, grace: float = GRACE_S, confirm: tuple[str, ...] = ()) -> str:
+    """The test config: sudo, su, login and polkit-1 opted in, none in confirm mode unless asked;
+    ``insecure = true`` (a video stand-in camera)."""
+    listed = "[" + ", ".join(f'"{s}"' for s in confirm) + "]"
+    return CONFIG.format(insecure="insecure = true\n\n", camera=camera, grace=grace, confirm=listed)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import time
 
 import pytest
 from conftest import VENV_BIN
-from rig import HELPERS, USERS
+from rig import HELPERS, USERS, config_text
 
 STACKS = ("sudo", "su", "login")
 WRONG = "not-the-password"
@@ -83,7 +83,14 @@ def test_pam_auth_update_puts_the_face_before_pam_unix(rig):
     unix = [i for i, x in enumerate(lines) if "pam_unix.so" in x]
     print("\n".join(lines))
     assert len(face) == 1 and unix and face[0] < unix[0]
-    assert re.search(r"\[success=\d+ default=ignore\]\s+pam_exec\.so", lines[face[0]]), lines[face[0]]
+    face_line = lines[face[0]]
+    assert re.search(r"\[success=\d+ default=ignore\]\s+pam_faceunlock\.so\s*$", face_line), face_line
+    account = rig.sb.path("/etc/pam.d/common-account").read_text()
+    assert re.search(r"^account\s+optional\s+pam_faceunlock\.so\s*$", account, flags=re.M), account
+    module = rig.sb.out(
+        "ls /lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/security/pam_faceunlock.so"
+    )
+    assert module.endswith("pam_faceunlock.so")
 
 
 def test_doctor_sees_the_stacks(rig):
@@ -129,12 +136,46 @@ def test_pamtester_falls_through_to_the_password(rig, state, wrong_on):
 
 def test_real_sudo(rig):
     rig.point_camera("live-a")
+    seen = len(attempts(rig, "alice"))
     face = rig.converse("alice", ["sudo", "-k", "true"], WRONG)
-    assert face["rc"] == 0 and face["prompt_at"] is None and "Face recognised." in face["output"], face
+    assert face["rc"] == 0 and face["prompt_at"] is None, face
+    assert "service=pam:sudo decision=match" in attempts(rig, "alice")[seen], "(sudo asks PAM_SILENT)"
     rig.point_camera("few-c")
     password = rig.converse("alice", ["sudo", "-k", "true"], USERS["alice"])
     assert password["rc"] == 0 and password["prompt_at"] is not None, password
     print(f"sudo: face {face['elapsed']:.2f} s; no match, then the password: {password['elapsed']:.2f} s")
+
+
+def test_confirm_mode_with_the_real_sudo(rig):
+    """sudo in [pam] confirm: the module asks first. An empty Enter uses the face; the password typed
+    at that prompt is used by pam_unix at once (one prompt, no scan)."""
+    rig.write_config(config_text(confirm=("sudo",)))
+    try:
+        rig.point_camera("live-a")
+        seen = len(attempts(rig, "alice"))
+        face = rig.converse("alice", ["sudo", "-k", "true"], "")
+        assert face["rc"] == 0 and "Press Enter to use your face" in face["output"], face
+        assert len(attempts(rig, "alice")) == seen + 1 and "decision=match" in attempts(rig, "alice")[-1]
+        typed = rig.converse("alice", ["sudo", "-k", "true"], USERS["alice"])
+        assert typed["rc"] == 0 and typed["output"].count("assword") == 1, typed
+        assert len(attempts(rig, "alice")) == seen + 1, "a typed password never scans"
+    finally:
+        rig.write_config()
+    print(f"confirm mode: face after Enter {face['elapsed']:.2f} s; typed password {typed['elapsed']:.2f} s")
+
+
+def test_with_default_settings_sudo_never_scans(rig):
+    """A plain colour camera: the defaults are the lock screens; sudo asks for the password at once."""
+    rig.write_config(config_text().split("[pam]")[0])
+    try:
+        rig.point_camera("live-a")
+        seen = len(attempts(rig, "alice"))
+        result = rig.converse("alice", ["sudo", "-k", "true"], USERS["alice"])
+        assert result["rc"] == 0 and "Face recognised." not in result["output"], result
+        assert "Looking for your face" not in result["output"]
+        assert len(attempts(rig, "alice")) == seen
+    finally:
+        rig.write_config()
 
 
 def test_real_su(rig):
@@ -230,7 +271,7 @@ def test_su_from_an_ssh_login_falls_through_without_a_scan(rig):
     result = rig.converse(None, [*ssh, "su", "alice", "-c", "true"], USERS["alice"])
     print(f"ssh + su: {time.monotonic() - started:.2f} s\n{result['output']}")
     assert result["rc"] == 0 and result["prompt_at"] is not None, result
-    assert "remote session" in result["output"], result["output"]
+    assert "SSH session" in result["output"] or "remote session" in result["output"], result["output"]
     assert attempts(rig, "alice")[seen:] == []
 
 

@@ -1,17 +1,18 @@
-"""Only a person at the machine: real logind, polkitd, sudo and systemd, and a daemon that always
-says "match" (inside/always_match.py), as the real one would with the user's face in view.
+"""Only a person at the machine: real logind, polkitd, sudo and systemd, and the real daemon with the
+very person it is asked about in front of its camera, so that every scan it made would match.
 
-The shipped PAM line is enabled with pam-auth-update, so it is first in common-auth, which
-/etc/pam.d/sudo and /etc/pam.d/polkit-1 include. bob (group sudo, so one of polkit's
-administrators) sits at his desk: a local session on seat0, in front. Then:
+The shipped PAM profile is enabled with pam-auth-update: pam_faceunlock.so is first in common-auth,
+which /etc/pam.d/sudo and /etc/pam.d/polkit-1 include, and the daemon holds every rule. bob (group
+sudo, so one of polkit's administrators) sits at his desk: a local session on seat0, in front, and
+his live video is the camera. Then:
 
 - bob's own polkit agent in his session, authenticating bob: authorised by the face;
 - alice's job with no session (as cron runs it) answering polkit for bob: refused;
 - bob's own job with no session running ``sudo -S true``: refused;
 - the display manager's own unit asking for the user in front: passes; for another: refused.
 
-With a daemon that says "match" to everyone, only the presence rules stand between these
-requests and root. The stand-in's log shows which requests reached it at all.
+With the face in view, only the presence rules stand between these requests and root. The daemon's
+audit lines show which requests it scanned for at all.
 """
 
 from __future__ import annotations
@@ -25,46 +26,34 @@ from conftest import ROOT
 from rig import HELPERS, USERS
 
 MANAGE_UNITS = "org.freedesktop.systemd1.manage-units"
-STANDIN_LOG = "/run/faceunlock-always-match.log"
 WRONG = "not-the-password"
 
 
 @pytest.fixture(scope="module")
 def rig(installed):
-    """The real daemon stopped, the always-match stand-in on its bus name, PAM enabled, polkitd up,
-    bob in group sudo; all undone afterwards."""
+    """The daemon running with the test config (polkit-1 and sudo opted in), PAM enabled, polkitd up,
+    bob in group sudo and in front of the camera; all undone afterwards."""
     rig = installed
     sb = rig.sb
-    for name in ("polkit_agent.py", "always_match.py"):
-        sb.write(f"{HELPERS}/{name}", (ROOT / "tests" / "system" / "inside" / name).read_text())
-    sb.run("systemctl stop faceunlock.service")
-    sb.run(f"rm -f {STANDIN_LOG}")
-    xml = ROOT / "dbus" / "org.faceunlock.FaceUnlock1.xml"
-    standin = ["/usr/bin/python3", f"{HELPERS}/always_match.py", str(xml), STANDIN_LOG]
-    sb.run(["systemd-run", "-q", "--unit=always-match", *standin])
-    wait_for_name(rig)
+    sb.write(
+        f"{HELPERS}/polkit_agent.py", (ROOT / "tests" / "system" / "inside" / "polkit_agent.py").read_text()
+    )
+    rig.write_config()
+    sb.run("systemctl start faceunlock.service", timeout=120)
     sb.run("systemctl start polkit.service", timeout=60)
     sb.run("usermod -aG sudo bob")
     sb.run("pam-auth-update --enable faceunlock")
+    rig.point_camera("live-c")
     try:
         yield rig
     finally:
         sb.run("pam-auth-update --disable faceunlock")
         sb.run("gpasswd -d bob sudo", check=False)
-        sb.run("systemctl stop always-match.service", check=False)
-        sb.run("systemctl start faceunlock.service", timeout=120)
 
 
-def wait_for_name(rig, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while "org.faceunlock.FaceUnlock1" not in rig.sb.out("busctl --system list --no-legend --acquired"):
-        assert time.monotonic() < deadline, "the stand-in did not take the bus name"
-        time.sleep(0.2)
-
-
-def verified(rig) -> list[str]:
-    """Verify calls the stand-in has answered so far."""
-    return rig.sb.run(f"cat {STANDIN_LOG}", check=False).stdout.splitlines()
+def verified(rig, user: str = "bob") -> list[str]:
+    """The daemon's audit lines of scans for user so far."""
+    return [line for line in rig.journal() if f"attempt user={user} " in line]
 
 
 @pytest.fixture
@@ -116,7 +105,7 @@ def test_bobs_own_agent_in_his_session_is_authorised_by_his_face(rig, units):
     text = wait_line(rig, log, "authorized=")
     print(text)
     assert "control: authorized=True" in text
-    assert len(verified(rig)) == seen + 1 and "Verify bob" in verified(rig)[-1]
+    assert len(verified(rig)) == seen + 1 and "service=pam:polkit-1 decision=match" in verified(rig)[-1]
 
 
 def test_alices_job_with_no_session_cannot_answer_polkit_for_bob_at_his_desk(rig, units):
@@ -132,7 +121,7 @@ def test_alices_job_with_no_session_cannot_answer_polkit_for_bob_at_his_desk(rig
     ).stdout
     print(out)
     assert "attack: authorized=False" in out
-    assert verified(rig)[seen:] == [], "the request reached the daemon"
+    assert verified(rig)[seen:] == [], "the daemon scanned for it"
 
 
 def test_bobs_own_job_with_no_session_cannot_sudo_while_he_is_at_his_desk(rig, units):
@@ -147,7 +136,7 @@ def test_bobs_own_job_with_no_session_cannot_sudo_while_he_is_at_his_desk(rig, u
     print(result.stdout, result.stderr)
     assert result.returncode != 0, "sudo succeeded"
     assert "Face recognised" not in result.stdout + result.stderr
-    assert verified(rig)[seen:] == [], "the request reached the daemon"
+    assert verified(rig)[seen:] == [], "the daemon scanned for it"
     face = rig.converse("bob", ["sudo", "-k", "true"], WRONG)
     assert face["rc"] == 0 and face["prompt_at"] is None, ("the same sudo typed in his session", face)
 
@@ -173,21 +162,23 @@ def test_the_display_manager_passes_for_the_user_in_front_only(rig, units):
     in_front(rig, units, "alice")
     results = {}
     try:
-        for user in ("alice", "bob"):
+        for user, camera in (("alice", "live-a"), ("bob", "live-c")):
+            rig.point_camera(camera)
             unit = FAKE_DM.format(user=user, helpers=HELPERS, wrong=WRONG)
             sb.write("/etc/systemd/system/fakedm.service", unit)
             sb.run("systemctl daemon-reload && systemctl enable -q fakedm.service")
             assert sb.out("systemctl show -p Id --value display-manager.service") == "fakedm.service"
-            seen = len(verified(rig))
+            seen = len(verified(rig, user))
             sb.run("systemctl start fakedm.service", timeout=90, check=False)
             results[user] = json.loads(sb.out("tail -n1 /run/fakedm.json"))
-            results[user]["verified"] = verified(rig)[seen:]
+            results[user]["verified"] = verified(rig, user)[seen:]
     finally:
+        rig.point_camera("live-c")
         sb.run("systemctl disable -q fakedm.service", check=False)
         sb.run("rm -f /etc/systemd/system/fakedm.service /run/fakedm.json && systemctl daemon-reload")
     print(results)
     assert results["alice"]["rc"] == 0 and results["alice"]["prompt_at"] is None, results["alice"]
-    assert [line.split()[:2] for line in results["alice"]["verified"]] == [["Verify", "alice"]]
+    assert len(results["alice"]["verified"]) == 1 and "decision=match" in results["alice"]["verified"][0]
     assert results["bob"]["rc"] != 0 and results["bob"]["prompt_at"] is not None, results["bob"]
     assert results["bob"]["verified"] == []
 
