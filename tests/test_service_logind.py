@@ -94,6 +94,18 @@ def test_no_unlock_within_the_grace_period(svc):
     assert wait_for(lambda: len(svc.unlock_calls("c1")) == calls + 1, SCAN_WAIT_S), svc.log_text()
 
 
+def test_a_lock_screen_asks_too_soon_after_the_lock(svc):
+    """Lock and walk away: within the grace period a lock screen's PAM request (swaylock's) is
+    refused before any scan, with the face still in view; after it, the face is used."""
+    svc.point_camera("live-a")
+    lock(svc, "c1", wait_grace=False)
+    with svc.in_session("c1"):
+        result, message = svc.authenticate("alice", "swaylock")
+        assert result == "refused" and "locked less than" in message, message
+        time.sleep(GRACE_S + 0.3)
+        assert svc.authenticate("alice", "swaylock") == ("ready", "")
+
+
 def test_resume_from_sleep_triggers_a_scan(svc):
     svc.point_camera("live-a")
     lock(svc, "c1")

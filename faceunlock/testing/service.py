@@ -46,6 +46,7 @@ PAM_SERVICES = (
     "faceunlock-confirm",
     "sudo",
     "su",
+    "swaylock",
 )
 CONFIRM_SERVICES = ("faceunlock-confirm",)
 
