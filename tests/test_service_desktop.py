@@ -279,6 +279,9 @@ def test_a_face_never_answers_faceunlocks_own_questions(ui_service, action, meth
                 svc.proxy().Verify("dana", 2000, timeout=30)
             assert dbus_error(err.value) == f"{IFACE}.Error.PermissionDenied"
             assert "needs a password, never a face" in str(err.value)
+            request = {"user": "nobody", "service": "sudo", "ruid": "0", "step": "check"}
+            result, message = svc.proxy().Authenticate(request, 2000, timeout=30)
+            assert result == "refused" and "needs a password" in message, (result, message)
         finally:
             polkit.Release(action, "no")
             answer = json.loads(asker.communicate(timeout=60)[0])
