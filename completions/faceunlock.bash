@@ -60,7 +60,7 @@ _faceunlock() {
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --threads) return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --user --source --timeout --level --json --store --config --threads" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --user --source --timeout --level --json --verbose --store --config --threads" -- "$cur")) ;;
         " test")
             case "$prev" in
                 --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
@@ -89,14 +89,14 @@ _faceunlock() {
                 --store) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --user --label --store --config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --user --label -y --yes --store --config" -- "$cur")) ;;
         " clear")
             case "$prev" in
                 --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
                 --store) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --user --store --config" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --user -y --yes --store --config" -- "$cur")) ;;
         " password-used")
             case "$prev" in
                 --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;

@@ -8,7 +8,7 @@ import os
 import sys
 
 from faceunlock import __version__
-from faceunlock.errors import describe
+from faceunlock.errors import EXIT_ERROR, describe
 
 COMMANDS = (
     "enroll",
@@ -39,17 +39,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit status: 0 done (a match), 1 not recognised, 2 usage, 3 error
+    (faceunlock.errors); every error is one line starting `faceunlock: error:`."""
     args = build_parser().parse_args(argv)
-    if args.debug or os.environ.get("FACEUNLOCK_DEBUG"):
-        return dispatch(args)
     try:
-        return dispatch(args)
-    except KeyboardInterrupt:
-        print("faceunlock: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001  (fail closed with a one-line message, never a traceback)
-        print(f"faceunlock: error: {describe(exc)}", file=sys.stderr)
-        return 1
+        if args.debug or os.environ.get("FACEUNLOCK_DEBUG"):
+            return finish(dispatch(args))
+        try:
+            return finish(dispatch(args))
+        except KeyboardInterrupt:
+            print("faceunlock: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (fail closed with a one-line message, never a traceback)
+            print(f"faceunlock: error: {describe(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+    except BrokenPipeError:
+        return reader_left()
+
+
+def finish(code: int) -> int:
+    """Flush the output here, so that a reader that left (`| head`) is noticed while we can act."""
+    sys.stdout.flush()
+    return code
+
+
+def reader_left() -> int:
+    """The reader of our output went away (`faceunlock config show | head -1`): stop quietly, as a
+    command killed by SIGPIPE does, without a message and without Python's complaint at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + 13
 
 
 def dispatch(args: argparse.Namespace) -> int:

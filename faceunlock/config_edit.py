@@ -11,6 +11,7 @@ file are not kept: each key is written with its documentation instead.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 from pathlib import Path
@@ -44,8 +45,10 @@ def field_of(key: str) -> tuple[str, dataclasses.Field]:
     section, _, name = key.rpartition(".")
     fields = sections().get(section)
     if fields is None or name not in fields:
-        known = ", ".join(f"{s}.{n}" if s else n for s, fs in sections().items() for n in fs)
-        raise ConfigError(f"unknown key {key!r}; known keys: {known}")
+        known = [f"{s}.{n}" if s else n for s, fs in sections().items() for n in fs]
+        near = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(near)}?" if near else "faceunlock config show lists every key"
+        raise ConfigError(f"unknown key {key!r}; {hint}")
     return section, fields[name]
 
 
@@ -168,3 +171,12 @@ def value_of(cfg: Config, key: str):
 def show(value) -> str:
     """A value as it is written in the file."""
     return toml_value(value)
+
+
+def bare(value) -> str:
+    """A value as a script wants it: text without quotes, a list comma-separated, true or false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ",".join(bare(v) for v in value)
+    return str(value)

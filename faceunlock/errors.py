@@ -34,6 +34,17 @@ class StoreError(FaceUnlockError):
     """A problem with the template store; the message names it."""
 
 
+EXIT_OK = 0
+"""Success: a match, or the command did what was asked."""
+EXIT_NO_MATCH = 1
+"""verify, unlock-now: the enrolled user was not recognised (another face, no face, a timeout, a
+lockout); doctor: problems were found."""
+EXIT_USAGE = 2
+"""A command line that cannot be parsed (argparse)."""
+EXIT_ERROR = 3
+"""Something is broken and nothing was decided: a missing file, a bad config, no enrolment, a camera
+that cannot be opened."""
+
 EXPECTED = (FaceUnlockError, ValueError, OSError)
 """Exception types whose message alone says what is wrong."""
 

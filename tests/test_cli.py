@@ -1,5 +1,6 @@
 """The `faceunlock` command end to end on real video and real faces, and on bad input."""
 
+import io
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from faceunlock.cli import main
+from faceunlock.errors import EXIT_ERROR, EXIT_NO_MATCH
 
 FPS = 30
 
@@ -116,7 +118,7 @@ def test_other_people_as_a_video_stream_do_not_match(enrolled, lfw_dir, tmp_path
     assert result["decision"] == "no-match" and result["judged"] == 6
 
 
-def test_list_remove_clear(enrolled, video_frames, tmp_path, capsys):
+def test_list_remove_clear(enrolled, video_frames, tmp_path, capsys, monkeypatch):
     store = tmp_path / "s"
     first, _ = video_frames
     assert (
@@ -124,12 +126,34 @@ def test_list_remove_clear(enrolled, video_frames, tmp_path, capsys):
     )
     assert main(["list", "--user", "bob", "--store", str(store)]) == 0
     assert "default" in capsys.readouterr().out
-    assert main(["remove", "--user", "bob", "--label", "nope", "--store", str(store)]) == 1
+    assert main(["remove", "--user", "bob", "--label", "nope", "--store", str(store), "-y"]) == EXIT_ERROR
     assert "no enrolment labelled 'nope'" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(["clear", "--user", "bob", "--store", str(store)]) == EXIT_NO_MATCH
+    assert "[y/N]" in capsys.readouterr().err and (store / "bob.json").exists(), "answered n: kept"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["remove", "--user", "bob", "--label", "default", "--store", str(store)]) == EXIT_NO_MATCH
+    assert (store / "bob.json").exists(), "no answer: kept"
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
     assert main(["clear", "--user", "bob", "--store", str(store)]) == 0
     assert "removed all enrolments of bob" in capsys.readouterr().out
     code, result = verify(capsys, store, first, user="bob")
-    assert result["decision"] == "not-enrolled"
+    assert result["decision"] == "not-enrolled" and code == EXIT_ERROR
+
+
+def test_enrolling_an_account_that_does_not_exist_is_refused(capsys):
+    """The system store holds faces of this machine's accounts; a --store (a rig) may hold any name."""
+    assert main(["enroll", "--user", "zz_not_a_user", "--source", "/nonexistent"]) == EXIT_ERROR
+    assert "there is no account 'zz_not_a_user' on this machine" in capsys.readouterr().err
+
+
+def test_a_missing_source_is_an_error_not_a_refusal(enrolled, capsys):
+    """verify's exit status tells "not you" (1) from "something is broken" (3), in plain words."""
+    code = main(["verify", "--user", "alice", "--source", "nosuch.mp4", "--store", str(enrolled)])
+    captured = capsys.readouterr()
+    assert code == EXIT_ERROR and code != EXIT_NO_MATCH
+    assert captured.err.startswith("faceunlock: error: ") and "nosuch.mp4" in captured.err
+    assert "distance -" not in captured.err + captured.out and "threshold None" not in captured.err
 
 
 def test_enrol_with_no_usable_face_fails_clearly(tmp_path, capsys):
@@ -141,7 +165,7 @@ def test_enrol_with_no_usable_face_fails_clearly(tmp_path, capsys):
     store = tmp_path / "s"
     assert (
         main(["enroll", "--user", "carol", "--source", str(frames), "--store", str(store), "--frames", "10"])
-        == 1
+        == EXIT_ERROR
     )
     err = capsys.readouterr().err
     assert "got 0 of 10 usable frames" in err and "no face found" in err
@@ -177,7 +201,7 @@ def bad_source(kind: str, folder: Path) -> str:
 def test_bad_sources_never_match_and_lose_nothing(enrolled, tmp_path, capsys, kind, message):
     before = unchanged(enrolled)
     code, result = verify(capsys, enrolled, bad_source(kind, tmp_path))
-    assert code == 1 and result["decision"] == "error"
+    assert code == EXIT_ERROR and result["decision"] == "error"
     assert message in result["reason"]
     assert unchanged(enrolled) == before
 
@@ -189,10 +213,10 @@ def test_truncated_enrolment_file(enrolled, video_frames, tmp_path, capsys):
     (store / "alice.json").write_bytes(data[: len(data) // 2])
     os.chmod(store / "alice.json", 0o600)
     code, result = verify(capsys, store, video_frames[1])
-    assert code == 1 and result["decision"] == "error"
+    assert code == EXIT_ERROR and result["decision"] == "error"
     assert "corrupt or truncated" in result["reason"]
     first, _ = video_frames
-    assert main(["enroll", "--user", "alice", "--source", str(first), "--store", str(store)]) == 1
+    assert main(["enroll", "--user", "alice", "--source", str(first), "--store", str(store)]) == EXIT_ERROR
     assert "refusing to overwrite" in capsys.readouterr().err
     assert (store / "alice.json").read_bytes() == data[: len(data) // 2]
 
@@ -201,7 +225,7 @@ def test_bad_config_value(enrolled, video_frames, tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[verify]\nconsecutive = 0\n")
     code, result = verify(capsys, enrolled, video_frames[1], extra=("--config", str(cfg)))
-    assert code == 1 and result["decision"] == "error"
+    assert code == EXIT_ERROR and result["decision"] == "error"
     assert "verify.consecutive: 0 is out of range" in result["reason"]
 
 
@@ -224,7 +248,7 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == EXIT_ERROR
     assert "Traceback" not in proc.stderr
     assert "faceunlock: error: no such camera device: /dev/video62" in proc.stderr
     assert not (tmp_path / "s" / "dave.json").exists()
@@ -250,6 +274,6 @@ def test_camera_that_disappears_mid_scan(enrolled, video_dir, tmp_path, monkeypa
     monkeypatch.setattr(runtime, "open_camera", vanishing_camera)
     before = unchanged(enrolled)
     code, result = verify(capsys, enrolled, "/dev/video0")
-    assert code == 1 and result["decision"] == "error"
+    assert code == EXIT_ERROR and result["decision"] == "error"
     assert "camera /dev/video0 stopped delivering frames (disconnected?)" in result["reason"]
     assert unchanged(enrolled) == before

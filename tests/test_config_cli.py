@@ -11,6 +11,7 @@ from missing import need_root
 
 from faceunlock import config, config_edit
 from faceunlock.cli import main
+from faceunlock.errors import EXIT_ERROR
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_bad_values_change_nothing(path, capsys, key, value, message):
     assert run(capsys, "config", "set", "verify.timeout", "9", "--config", str(path))[0] == 0
     before = path.read_bytes()
     code, _, err = run(capsys, "config", "set", key, value, "--config", str(path))
-    assert code == 1 and message in err, err
+    assert code == EXIT_ERROR and message in err, err
     assert path.read_bytes() == before
 
 
@@ -82,7 +83,7 @@ def test_unsafe_values_need_insecure_first(path, capsys):
     assert run(capsys, "config", "set", "verify.consecutive", "1", "--config", str(path))[0] == 0
     assert config.load(path).verify.consecutive == 1
     code, _, err = run(capsys, "config", "set", "insecure", "false", "--config", str(path))
-    assert code == 1 and "unsafe setting(s): verify.consecutive = 1" in err
+    assert code == EXIT_ERROR and "unsafe setting(s): verify.consecutive = 1" in err
 
 
 def test_disable_and_enable_switch_every_pam_service(path, capsys):

@@ -5,6 +5,7 @@ import json
 import torch
 
 from faceunlock.cli import main
+from faceunlock.errors import EXIT_ERROR
 
 SCORE = (
     "2\nAaron_Peirsol\t1\t2\nAbdullah_Gul\t1\t3\n"
@@ -30,7 +31,7 @@ def test_view1_threshold_from_other_pairs(lfw_dir, tmp_path, capsys):
         assert result["accuracy"] == 1.0 and 0.3 < result["threshold"] < 1.0
         assert result["pairs"] == {"genuine": 2, "impostor": 2}
         # One fold and no threshold pairs: a clear error rather than a crash in the 10-fold code.
-        assert main(base) == 1
+        assert main(base) == EXIT_ERROR
         assert "one fold" in capsys.readouterr().err
     finally:
         torch.set_num_threads(threads)

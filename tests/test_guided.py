@@ -10,7 +10,7 @@ import pytest
 
 from faceunlock import config
 from faceunlock.cli import main
-from faceunlock.errors import EnrollError
+from faceunlock.errors import EXIT_ERROR, EnrollError
 from faceunlock.guided import HINTS, GuidedEnrolment, which_pose
 from faceunlock.pipeline import FrameResult
 from faceunlock.vision.detect import Detection, Face
@@ -220,7 +220,7 @@ def test_guided_enrolment_failure_is_reported_in_json(person_c, tmp_path, capsys
     _, held_out = person_c
     store = tmp_path / "store"
     args = ["enroll", "--user", "carl", "--source", str(held_out), "--store", str(store), "--json"]
-    assert main([*args, "--threads", "1"]) == 1
+    assert main([*args, "--threads", "1"]) == EXIT_ERROR
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert not report["enrolled"] and "left" in report["missing"]
     assert "turn your head a little to the left" in report["error"]

@@ -9,6 +9,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+from faceunlock.errors import EXIT_ERROR
 from faceunlock.service import notify
 
 
@@ -109,4 +110,4 @@ def test_password_used_reads_pam_user(tmp_path):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 1 and "no user" in proc.stderr
+    assert proc.returncode == EXIT_ERROR and "no user" in proc.stderr

@@ -12,6 +12,7 @@ import pytest
 
 from faceunlock.cli import main
 from faceunlock.config import replace
+from faceunlock.errors import EXIT_NO_MATCH
 from faceunlock.evaluation import liveness as ev
 from faceunlock.evaluation.shared_data import ATTACKS, LIVE
 from faceunlock.verify import scan
@@ -154,7 +155,7 @@ def test_a_folder_of_one_repeated_frame_does_not_unlock_through_the_cli(shared_c
         ["verify", "--user", "alice", "--source", str(still), "--store", str(store), "--threads", "1"]
     )
     out = capsys.readouterr().out
-    assert code == 1 and out.startswith("no-match: presentation attack: still picture")
+    assert code == EXIT_NO_MATCH and out.startswith("not accepted: this looks like a photo or a screen"), out
 
 
 def test_the_run_time_measures_only_the_cues_the_card_uses_and_scores_the_same(

@@ -10,6 +10,7 @@ import pytest
 
 from faceunlock.cli import main
 from faceunlock.config import Config
+from faceunlock.errors import EXIT_ERROR
 from faceunlock.liveness.card import load_liveness_card
 from faceunlock.model import load_card
 from faceunlock.overlay import GREEN, RED, draw
@@ -75,7 +76,7 @@ def test_preview_without_a_display_needs_an_output(person_a, monkeypatch, capsys
     store, shown = person_a
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert main(["test", "--source", str(shown), "--store", str(store)]) == 1
+    assert main(["test", "--source", str(shown), "--store", str(store)]) == EXIT_ERROR
     assert "no display: write the annotated frames with --record" in capsys.readouterr().err
 
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from faceunlock.cli import main
+from faceunlock.errors import EXIT_ERROR
 from faceunlock.training import train as train_mod
 from faceunlock.training.data import Augment, ChipDataset, FaceChips, PKSampler
 from faceunlock.training.losses import BatchHardTripletLoss
@@ -243,5 +244,5 @@ def test_train_command_end_to_end(tiny_celeba, lfw_dir, tmp_path, capsys):
 
 
 def test_train_command_errors(tmp_path, capsys):
-    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.pt")]) == 1
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m.pt")]) == EXIT_ERROR
     assert "not a folder" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from faceunlock.errors import ConfigError
 from faceunlock.paths import CONFIG_PATH
 
 AT_ONCE = ("pam",)
-"""Sections the PAM client reads on every request; the daemon reads the others when it starts."""
+"""Sections the daemon reads again for every PAM request; it reads the others when it starts."""
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def register(sub) -> None:
     csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     show = csub.add_parser("show", help="every key with the value in effect")
     show.add_argument("--json", action="store_true", help="print one JSON object")
-    get = csub.add_parser("get", help="print one key's value in effect")
+    get = csub.add_parser("get", help="print one key's value in effect (no quotes; lists comma-separated)")
     get.add_argument("key", metavar="KEY", help="section.name, for example verify.security_level")
     put = csub.add_parser("set", help="change one key (validated; written atomically, root-owned, 0644)")
     put.add_argument("key", metavar="KEY", help="section.name, for example verify.security_level")
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config)
     effective, overlay, note = with_overlay(cfg)
     if args.action == "get":
-        print(config_edit.show(config_edit.value_of(effective, args.key)))
+        print(config_edit.bare(config_edit.value_of(effective, args.key)))
         return 0
     rows = {}
     for section, fields in config_edit.sections().items():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import pwd
 import sys
 
 from faceunlock import config as config_mod
 from faceunlock import runtime
 from faceunlock.commands.common import add_common, add_store, load_config
 from faceunlock.config import ENROL_POSES
-from faceunlock.errors import EnrollError
+from faceunlock.errors import EnrollError, UserError
 from faceunlock.model import load_card
 from faceunlock.store import check_label, check_user
 
@@ -65,9 +66,22 @@ def guided(pipeline, cfg, quiet: bool):
     return anchors, {"mode": "guided", **report}
 
 
+def account_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     check_user(args.user)
     check_label(args.label)
+    if args.store is None and not account_exists(args.user):
+        raise UserError(
+            f"there is no account {args.user!r} on this machine: face unlock enrols the faces of its users "
+            "(a test or evaluation store given with --store may hold any name)"
+        )
     poses = [p.strip() for p in args.poses.split(",")] if args.poses else None
     cfg = config_mod.replace(
         load_config(args), "enroll", frames=args.frames, timeout=args.timeout, poses=poses

@@ -1,12 +1,13 @@
-"""`faceunlock list|remove|clear`: inspect and delete enrolments."""
+"""`faceunlock list|remove|clear`: inspect and delete enrolments (deleting asks first, unless -y)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from faceunlock.commands.common import add_store, load_config
-from faceunlock.errors import UserError
+from faceunlock.errors import EXIT_NO_MATCH, UserError
 from faceunlock.lockout import Lockout
 from faceunlock.runtime import open_store
 
@@ -22,6 +23,8 @@ def register(sub) -> None:
         p.add_argument("--user", required=True, help="the login name")
         if name == "remove":
             p.add_argument("--label", required=True, help="the enrolment to remove (see list)")
+        if name in ("remove", "clear"):
+            p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
         add_store(p)
         p.add_argument("--config", help="TOML config file")
         p.set_defaults(run=run)
@@ -53,12 +56,31 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {e.label:<20} {len(e.embeddings):>3} embeddings  created {e.created}")
         return 0
     if args.command == "remove":
+        store.load(args.user)
+        if not confirmed(args, f"Delete the enrolment {args.label!r} of {args.user}?"):
+            return EXIT_NO_MATCH
         left = store.remove(args.user, args.label)
         remaining = 0 if left is None else len(left.enrolments)
         print(f"removed enrolment {args.label!r} of {args.user}; {remaining} left")
         return 0
-    if store.clear(args.user):
-        print(f"removed all enrolments of {args.user}")
-        return 0
-    print(f"user {args.user} had no enrolments")
-    return 1
+    if not store.exists(args.user):
+        print(f"user {args.user} had no enrolments")
+        return EXIT_NO_MATCH
+    if not confirmed(args, f"Delete every enrolment of {args.user}? Face unlock then stops for them."):
+        return EXIT_NO_MATCH
+    store.clear(args.user)
+    print(f"removed all enrolments of {args.user}")
+    return 0
+
+
+def confirmed(args: argparse.Namespace, question: str) -> bool:
+    """Ask on the terminal (or read the answer from standard input) unless --yes; only y or yes
+    deletes. Nothing deleted is said, and exits 1."""
+    if args.yes:
+        return True
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    print("kept: nothing was deleted (-y deletes without asking)", file=sys.stderr)
+    return False

@@ -14,6 +14,7 @@ import dataclasses
 
 from faceunlock import __version__
 from faceunlock.config import Config
+from faceunlock.errors import EXIT_ERROR, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 from faceunlock.paths import CONFIG_PATH, STATE_DIR
 
 SECTION_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", tuple: "list of strings"}
@@ -115,8 +116,24 @@ def faceunlock_1() -> str:
         ".SH COMMANDS",
         *command_sections("faceunlock", parser),
         ".SH EXIT STATUS",
-        "0 on success (for \\fBverify\\fR: a match), 1 on any failure or non\\-match, 2 on a usage error, "
-        "130 when interrupted.",
+        ".TP",
+        f"{EXIT_OK}",
+        "Done; for \\fBverify\\fR and \\fBunlock\\-now\\fR: the enrolled user was recognised.",
+        ".TP",
+        f"{EXIT_NO_MATCH}",
+        "Not recognised (another face, no face in view, a timeout, a lockout); for \\fBdoctor\\fR: "
+        "problems were found; for \\fBclear\\fR and \\fBremove\\fR: the answer was not yes, nothing was "
+        "deleted.",
+        ".TP",
+        f"{EXIT_USAGE}",
+        "A command line that cannot be read.",
+        ".TP",
+        f"{EXIT_ERROR}",
+        "An error that decided nothing: a missing file or camera, a bad configuration, no enrolment. "
+        "The message is one line starting \\fBfaceunlock: error:\\fR.",
+        ".TP",
+        "130",
+        "Interrupted.",
         ".SH FILES",
         ".TP",
         esc(str(CONFIG_PATH)),
