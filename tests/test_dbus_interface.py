@@ -1,5 +1,5 @@
 """The D-Bus interface has one home, dbus/org.faceunlock.FaceUnlock1.xml: the daemon loads it, and the
-README's tables must say what it says."""
+tables of docs/service.md must say what it says."""
 
 import re
 from pathlib import Path
@@ -23,13 +23,13 @@ def args(items) -> str:
 
 
 def documented(readme: str) -> set[str]:
-    """The backticked names that start a row of the README's Service tables."""
+    """The backticked names that start a row of the Service tables of docs/service.md."""
     service = readme.split("## Service", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"^\| `([A-Za-z]+)[(`]", service, flags=re.M))
 
 
 def test_readme_matches_the_interface_file():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "service.md").read_text()
     info = interface()
     names = set()
     for m in info.methods:
