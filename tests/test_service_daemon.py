@@ -9,6 +9,7 @@ import pytest
 from gi.repository import GLib
 from service_harness import NAME, VENV_BIN, Bus, dbus_error, stop, wait_for
 
+from faceunlock.errors import EXIT_ERROR
 from faceunlock.model import DEFAULT_MODEL
 
 IFACE = "org.faceunlock.FaceUnlock1"
@@ -148,7 +149,9 @@ def test_untrusted_config_is_refused(service, tmp_path):
         text=True,
         timeout=60,
     )
-    assert daemon.returncode == 1 and "not writable by group or others" in daemon.stderr, daemon.stderr
+    assert daemon.returncode == EXIT_ERROR and "not writable by group or others" in daemon.stderr, (
+        daemon.stderr
+    )
     assert "Traceback" not in daemon.stderr
     service.point_camera("live-a")
     os.chmod(service.config, 0o664)
@@ -227,7 +230,7 @@ def test_daemon_owns_the_name_alone_and_stops_cleanly(service, tmp_path):
                 text=True,
                 timeout=90,
             )
-            assert second.returncode == 1 and "name already exists" in second.stderr, second.stderr
+            assert second.returncode == EXIT_ERROR and "name already exists" in second.stderr, second.stderr
             first.terminate()
             assert first.wait(timeout=30) == 0, first.stdout.read()
             assert not client.dbus.NameHasOwner(NAME)
