@@ -123,7 +123,11 @@ class VerifyConfig:
     consecutive: int = opt(2, 1, 30, doc="fused windows in a row of one tracked face needed")
     min_face_size: int = opt(80, 20, 2000, doc="faces smaller than this are not judged")
     min_sharpness: float = opt(15.0, 0.0, 10000.0, doc="variance of the chip's Laplacian")
-    multiple_faces: str = opt("largest", choices=("largest", "reject"), doc="policy with several faces")
+    multiple_faces: str = opt(
+        "largest",
+        choices=("largest", "reject"),
+        doc="several faces: judge the largest unless another is of similar size (largest), or refuse",
+    )
     max_failures: int = opt(5, 1, 100, doc="failed scans in a row before a lockout")
     lockout_seconds: float = opt(60.0, 0.0, 86400.0, doc="how long everything falls through after that")
     password_max_age_hours: float = opt(0.0, 0.0, 8760.0, doc="need a password login this recent (0: off)")

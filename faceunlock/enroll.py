@@ -1,8 +1,7 @@
-"""Enrolment: capture N good frames (exactly one face, big and sharp enough) and embed them."""
+"""Enrolment: capture N good frames (one dominant face, big and sharp enough) and embed them."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable
 
@@ -15,15 +14,16 @@ from faceunlock.verify import usable_face
 
 GUIDANCE = {
     "no-face": "no face found: look straight at the camera",
-    "multiple": "several faces in view: only the person enrolling should be visible",
+    "multiple": "two faces of about the same size in view: only the person enrolling should be in front",
     "small": "face too small: move closer to the camera",
     "blurry": "image too blurry: hold still",
 }
 
 
 def frame_problem(result: FrameResult, policy: VerifyConfig) -> str | None:
-    """Why a frame is not good enough to enrol from, or None: verification's gates, and exactly one face."""
-    return usable_face(result, dataclasses.replace(policy, multiple_faces="reject"))
+    """Why a frame is not good enough to enrol from, or None: verification's gates. The face that
+    counts is the dominant one; smaller faces behind are ignored, two of similar size refuse."""
+    return usable_face(result, policy)
 
 
 def capture(

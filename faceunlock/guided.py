@@ -40,7 +40,7 @@ ASK = {
 }
 HINTS = {
     "no-face": "no face found: look at the camera",
-    "multiple": "only one face, please",
+    "multiple": "only one face in front, please",
     "small": "move closer",
     "large": "move back a little",
     "blurry": "hold still",
@@ -180,7 +180,7 @@ def frame_problem(result: FrameResult, policy: VerifyConfig, frame_height: int) 
     """Why a frame cannot be an anchor, before pose and liveness: the first of the HINTS that applies."""
     if result.face is None:
         return "no-face"
-    if result.detection.multiple:
+    if result.detection.crowded:
         return "multiple"
     if result.face.size < policy.min_face_size:
         return "small"

@@ -39,6 +39,9 @@ def text_lines(frame: Frame) -> list[str]:
     lines.append(
         f"liveness: {frame.liveness}{score}" + (f"  cues: {', '.join(frame.cues)}" if frame.cues else "")
     )
+    others = len(frame.faces) - 1
+    if others > 0 and frame.judged != "multiple":
+        lines.append(f"{others} smaller face{'s' if others > 1 else ''} behind: ignored, never compared")
     lines.append(f"{frame.fps:.1f} fps   faces {len(frame.faces)}")
     return lines
 

@@ -64,7 +64,7 @@ def usable_face(result: FrameResult, policy: VerifyConfig) -> str | None:
     """Why this frame's face cannot be judged, or None if it can."""
     if result.face is None:
         return "no-face"
-    if result.detection.multiple and policy.multiple_faces == "reject":
+    if result.detection.crowded or (result.detection.multiple and policy.multiple_faces == "reject"):
         return "multiple"
     if result.face.size < policy.min_face_size:
         return "small"

@@ -44,3 +44,9 @@ def video_dir(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def celeba_dir(data_dir) -> Path:
     return require(data_dir / "celeba-train")
+
+
+@pytest.fixture(scope="session")
+def nuaa_dir(data_dir) -> Path:
+    """nuaa-live: 7 people on several days, others sometimes behind them (measure on it, never fit)."""
+    return require(data_dir / "nuaa-live")

@@ -85,7 +85,8 @@ def test_live_frames_not_used_for_enrolment_match(enrolled, video_frames, capsys
 
 
 def test_twenty_other_people_do_not_match(enrolled, lfw_dir, tmp_path, capsys):
-    """Every one of 20 LFW photos is judged (sharpness gate off, as LFW is soft) and rejected; shown as a
+    """Every one of 20 LFW photos is judged (sharpness gate off, as LFW is soft) and rejected, but for
+    a photo of two faces of similar size, which is not judged at all; shown as a
     stream of 6 copies, at least a window's worth of frames is fused before the liveness check ends
     the scan as a still picture, and the fused score stays over the threshold (a photo of too low a
     quality to fuse has no score)."""
@@ -101,6 +102,9 @@ def test_twenty_other_people_do_not_match(enrolled, lfw_dir, tmp_path, capsys):
         for i in range(6):
             (stream / f"f{i}.jpg").write_bytes(photo.read_bytes())
         code, result = verify(capsys, enrolled, stream, extra=("--config", str(cfg)))
+        if result["decision"] == "no-face":
+            assert result["skipped"].get("multiple"), "only two faces of similar size go unjudged"
+            continue
         assert code == 1 and result["decision"] == "no-match", (person.name, result)
         assert result["judged"] >= 3, (person.name, result)
         if result["distance"] is not None:

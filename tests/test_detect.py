@@ -180,4 +180,10 @@ def test_face_helpers():
     assert face.center == (30, 50)
     assert face.landmarks.dtype == np.float32 and not face.landmarks.flags.writeable
     det = Detection(faces=[face], image_shape=(100, 100))
-    assert det.largest() is face and not det.multiple
+    assert det.largest() is face and not det.multiple and not det.crowded
+    behind = Face(box=(70, 20, 90, 40), landmarks=np.zeros((5, 2)), score=0.9)
+    beside = Face(box=(60, 20, 100, 65), landmarks=np.zeros((5, 2)), score=0.9)
+    assert (
+        Detection([face, behind], (100, 100)).multiple and not Detection([face, behind], (100, 100)).crowded
+    )
+    assert Detection([face, beside], (100, 100)).crowded, "45 of 60 pixels: of similar size"

@@ -61,11 +61,14 @@ def result(
     light: int = 120,
     cues=(),
     emb=None,
+    behind: float = 1.0,
 ):
-    """A FrameResult as the pipeline makes it, for one synthetic face."""
+    """A FrameResult as the pipeline makes it, for one synthetic face (and faces - 1 others, behind
+    times its size)."""
     lm = np.asarray(landmarks, np.float32) * (size / 100)
     face = Face((0, 0, size, size * 1.2), lm, 0.99)
-    others = [Face((400, 0, 400 + size, size), lm, 0.9)] * (faces - 1)
+    other = size * behind
+    others = [Face((400, 0, 400 + other, other), lm, 0.9)] * (faces - 1)
     r = FrameResult(detection=Detection([face, *others], (480, 640)))
     if faces:
         r.face, r.sharpness, r.cues = face, sharp, list(cues)
@@ -87,7 +90,8 @@ def guided(**enroll) -> GuidedEnrolment:
     "kwargs,hint",
     [
         ({"faces": 0}, "no face found: look at the camera"),
-        ({"faces": 2}, "only one face, please"),
+        ({"faces": 2}, "only one face in front, please"),
+        ({"faces": 2, "behind": 0.95}, "only one face in front, please"),
         ({"size": 50}, "move closer"),
         ({"size": 420}, "move back a little"),
         ({"sharp": 2.0}, "hold still"),
@@ -100,6 +104,15 @@ def test_each_check_says_what_to_change(kwargs, hint):
     step = state.feed(result(**kwargs), 480)
     assert step.hint == hint and not step.accepted
     assert step.quality.problem in HINTS and HINTS[step.quality.problem] == hint
+
+
+def test_a_smaller_face_behind_is_ignored():
+    """A colleague far behind (a face under 70% of the enrolling person's size) is no reason to
+    refuse: the dominant face is enrolled, the other is never looked at."""
+    state = guided()
+    steps = [state.feed(result(faces=3, behind=0.4), 480) for _ in range(12)]
+    assert not any("only one face" in s.hint for s in steps), [s.hint for s in steps]
+    assert "multiple" not in state.report()["problems"] and state.report()["captures"]
 
 
 def test_a_presentation_attack_cue_stops_captures_on_that_face():

@@ -85,6 +85,10 @@ class Face:
         return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
 
 
+SIMILAR_SIZE = 0.7
+"""A second face at least this fraction of the largest face's size makes a frame ambiguous."""
+
+
 @dataclass
 class Detection:
     """The faces found in one image, largest first."""
@@ -95,6 +99,12 @@ class Detection:
     @property
     def multiple(self) -> bool:
         return len(self.faces) > 1
+
+    @property
+    def crowded(self) -> bool:
+        """Another face nearly as large as the largest: nobody is clearly the one in front. A smaller
+        face (a colleague behind, someone walking past) leaves the largest the dominant one."""
+        return len(self.faces) > 1 and self.faces[1].size >= SIMILAR_SIZE * self.faces[0].size
 
     def largest(self) -> Face | None:
         return self.faces[0] if self.faces else None
