@@ -286,17 +286,32 @@ def below_floor(cfg: Config, daemon: bool = False) -> list[str]:
         found.append(f"liveness.window = {cfg.liveness.window} (< 2)")
     if cfg.verify.consecutive < 2:
         found.append(f"verify.consecutive = {cfg.verify.consecutive} (< 2)")
-    if daemon and not is_char_device(cfg.camera.source):
+    if daemon and not_a_device(cfg.camera.source):
         found.append(f"camera.source = {cfg.camera.source!r} is not a V4L2 character device")
     return found
 
 
+def device_path(source: str) -> str:
+    return f"/dev/video{source}" if source.isdigit() else source
+
+
 def is_char_device(source: str) -> bool:
-    path = f"/dev/video{source}" if source.isdigit() else source
     try:
-        return stat.S_ISCHR(os.stat(path).st_mode)
+        return stat.S_ISCHR(os.stat(device_path(source)).st_mode)
     except OSError:
         return False
+
+
+def not_a_device(source: str) -> bool:
+    """The camera source names something that is there and is not a character device (a file, a
+    folder: frames a user could choose). A camera that is not plugged in yet is no such thing: the
+    daemon starts without it and answers "no camera" until it appears."""
+    try:
+        return not stat.S_ISCHR(os.stat(device_path(source)).st_mode)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def require_daemon_safe(cfg: Config) -> Config:

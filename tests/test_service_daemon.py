@@ -236,3 +236,60 @@ def test_daemon_owns_the_name_alone_and_stops_cleanly(service, tmp_path):
             assert not client.dbus.NameHasOwner(NAME)
         finally:
             stop(first)
+
+
+NO_CAMERA = "/dev/v4l/by-id/faceunlock-test-no-such-camera"
+
+
+def test_without_a_camera_the_daemon_runs_and_says_so(service, tmp_path):
+    """No camera yet (a laptop before its camera appears): the daemon starts without insecure, stays
+    up, and answers "no camera" at once; a camera path that holds something else (frames a user put
+    there) is refused at start, as before."""
+    os.chmod(tmp_path, 0o755)
+    config = tmp_path / "no-camera.toml"
+    config.write_text(f'[camera]\nsource = "{NO_CAMERA}"\n\n[store]\npath = "{tmp_path / "store"}"\n')
+    with Bus(tmp_path) as bus:
+        client = bus.connect()
+        daemon = subprocess.Popen(
+            [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],
+            env=bus.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            assert wait_for(lambda: daemon.poll() is not None or client.dbus.NameHasOwner(NAME), 90)
+            assert daemon.poll() is None, daemon.stdout.read()
+            started = time.monotonic()
+            with pytest.raises(GLib.Error) as err:
+                client.get(NAME, "/org/faceunlock/FaceUnlock1").Enroll("root", "default", 2, timeout=60)
+            assert "no such camera device" in str(err.value) and time.monotonic() - started < 10
+            assert daemon.poll() is None and client.get(NAME, "/org/faceunlock/FaceUnlock1").Version
+        finally:
+            stop(daemon)
+    config.write_text(f'[camera]\nsource = "{tmp_path}"\n')
+    refused = subprocess.run(
+        [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == EXIT_ERROR and "is not a V4L2 character device" in refused.stderr
+
+
+def test_a_scan_without_the_camera_says_no_camera():
+    """The daemon checks the camera again for every scan: missing, or not a device."""
+    from types import SimpleNamespace
+
+    from faceunlock.config import Config, replace
+    from faceunlock.service.daemon import FaceUnlockService
+
+    level = lambda _level: 0.4  # noqa: E731
+    card = SimpleNamespace(scan_threshold=level, name="test", sha256="0" * 64)
+    daemon = FaceUnlockService(
+        SimpleNamespace(), replace(Config(), "camera", source=NO_CAMERA), card, None, None
+    )
+    decision = daemon.scan("alice", None, time.monotonic() + 5, "test")
+    assert decision.decision == "error" and "is not there (plug the camera in" in decision.reason
+    daemon.cfg = replace(Config(), "camera", source="/etc/hostname")
+    assert "is not a camera device" in daemon.scan("alice", None, time.monotonic() + 5, "test").reason

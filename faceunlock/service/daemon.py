@@ -284,6 +284,8 @@ class FaceUnlockService:
             )
         elif deadline - started < MIN_TIMEOUT:
             decision = Decision(user=user, decision="timeout", reason="the deadline passed before the camera")
+        elif not self.cfg.insecure and not config_mod.is_char_device(self.cfg.camera.source):
+            decision = Decision(user=user, decision="error", reason=self.no_camera())
         else:
             try:
                 return runtime.verify_scan(
@@ -295,6 +297,14 @@ class FaceUnlockService:
         decision.elapsed_ms = (time.monotonic() - started) * 1e3
         log_attempt(decision, service, self.cfg.insecure)
         return decision
+
+    def no_camera(self) -> str:
+        """Why the camera cannot be used now (it is checked again for every scan: a camera comes and
+        goes, and what appears at its path must be a device, not frames someone put there)."""
+        path = config_mod.device_path(self.cfg.camera.source)
+        if config_mod.not_a_device(self.cfg.camera.source):
+            return f"no camera: {path} is not a camera device"
+        return f"no camera: {path} is not there (plug the camera in; the daemon uses it when it appears)"
 
     def scan_job(
         self, user: str, run, reply, deadline: float, caller: str | None = None, service: str = "dbus"
