@@ -49,7 +49,7 @@ _faceunlock() {
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --threads) return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --user --source --label --frames --poses --timeout --json --store --config --threads" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --user --source --label --frames --poses --timeout --json -y --yes --store --config --threads" -- "$cur")) ;;
         " verify")
             case "$prev" in
                 --user) COMPREPLY=($(compgen -u -- "$cur")); return ;;
@@ -245,13 +245,13 @@ _faceunlock() {
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
+            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout enroll.learn store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
         " config set")
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
+            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout enroll.learn store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
         " disable")
             case "$prev" in

@@ -27,13 +27,15 @@ class Decision:
     liveness_cues: dict[str, float] = field(default_factory=dict)
     first_judged_ms: float | None = None
     frame: Any = field(default=None, repr=False, compare=False)
+    embeddings: Any = field(default=None, repr=False, compare=False)
+    """The quality frames' embeddings of the best-scoring track (for learning a look), or None."""
 
     @property
     def matched(self) -> bool:
         return self.decision == "match"
 
     def as_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "frame"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("frame", "embeddings")}
         out["skipped"] = dict(self.skipped)
         out["liveness_cues"] = dict(self.liveness_cues)
         if self.liveness_score is not None:

@@ -61,8 +61,11 @@ class FusedTrack:
         return score
 
     def score(self) -> float:
-        """The fused score of the frames in the window now (full or not)."""
-        return fuse(self.rule, self.anchors, np.stack(self.frames), np.array(self.weights))
+        """The fused score of the frames in the window now (full or not): against each look of the
+        enrolment (faceunlock.store.Anchors) on its own, the best of them."""
+        frames, weights = np.stack(self.frames), np.array(self.weights)
+        looks = getattr(self.anchors, "looks", ()) or (self.anchors,)
+        return min(fuse(self.rule, np.asarray(look), frames, weights) for look in looks)
 
     def partial(self) -> float | None:
         """The fused score of a window still filling, for the record: never a decision."""

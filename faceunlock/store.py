@@ -9,6 +9,7 @@ TemplateError and is never overwritten implicitly: only ``clear`` removes it.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import math
@@ -60,6 +61,39 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+LEARNED_PREFIX = "learned-"
+MAX_LEARNED = 3
+"""Learned looks kept per user; a newer one replaces the oldest."""
+LEARNED_MAX_AGE_DAYS = 180.0
+"""A learned look older than this is no longer used (and is dropped at the next learning)."""
+
+
+class Anchors(np.ndarray):
+    """Every enrolled embedding (N, dim), and the looks they come in: one array per enrolment. A scan
+    is scored against each look on its own and keeps the best (faceunlock.fused_track), so a second
+    look (glasses, another light) never blurs the first."""
+
+    def __array_finalize__(self, obj) -> None:
+        self.looks = getattr(obj, "looks", ())
+
+
+def is_learned(label: str) -> bool:
+    return label.startswith(LEARNED_PREFIX)
+
+
+def expired(enrolment, now: float) -> bool:
+    """A learned look past LEARNED_MAX_AGE_DAYS (an enrolment the person made never expires)."""
+    return is_learned(enrolment.label) and age_days(enrolment.created, now) > LEARNED_MAX_AGE_DAYS
+
+
+def age_days(created: str, now: float) -> float:
+    try:
+        made = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ"))
+    except (ValueError, OverflowError):
+        return float("inf")
+    return (now - made) / 86400
+
+
 @dataclass
 class Enrolment:
     """One labelled enrolment: a set of embeddings captured in one session."""
@@ -81,11 +115,23 @@ class Template:
     updated: str = field(default_factory=now_iso)
     enrolments: list[Enrolment] = field(default_factory=list)
 
+    def current(self, now: float | None = None) -> list[Enrolment]:
+        """The enrolments in use: all but learned looks older than LEARNED_MAX_AGE_DAYS."""
+        now = time.time() if now is None else now
+        return [
+            e
+            for e in self.enrolments
+            if not (is_learned(e.label) and age_days(e.created, now) > LEARNED_MAX_AGE_DAYS)
+        ]
+
     def anchors(self) -> np.ndarray:
-        """Every enrolled embedding, stacked (N, dim)."""
-        if not self.enrolments:
+        """Every enrolled embedding in use, stacked (N, dim), with its looks (Anchors.looks)."""
+        looks = [e.embeddings.astype(np.float32) for e in self.current()]
+        if not looks:
             return np.zeros((0, self.dim), np.float32)
-        return np.concatenate([e.embeddings for e in self.enrolments]).astype(np.float32)
+        anchors = np.concatenate(looks).view(Anchors)
+        anchors.looks = tuple(looks)
+        return anchors
 
     def labels(self) -> list[str]:
         return [e.label for e in self.enrolments]
@@ -315,6 +361,26 @@ class TemplateStore:
         template.updated = now_iso()
         self.save(template)
         return template
+
+    def learn(self, user: str, embeddings: np.ndarray, now: float | None = None) -> str:
+        """Keep a learned look (faceunlock.service.learning decides when): a new enrolment labelled
+        learned-<time>; at most MAX_LEARNED of them, the oldest and the expired go. Returns its label."""
+        now = time.time() if now is None else now
+        template = self.load(user)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        label = f"{LEARNED_PREFIX}{stamp}"
+        learned = [e for e in template.enrolments if is_learned(e.label) and e.label != label]
+        fresh = [e for e in learned if not expired(e, now)]
+        keep = sorted(fresh, key=lambda e: e.created)[-(MAX_LEARNED - 1) :] if MAX_LEARNED > 1 else []
+        template.enrolments = [e for e in template.enrolments if not is_learned(e.label) or e in keep]
+        emb = np.asarray(embeddings, np.float32)
+        if emb.ndim != 2 or emb.shape[1] != template.dim or len(emb) == 0 or not np.all(np.isfinite(emb)):
+            raise StoreError("a learned look needs finite embeddings of the template's size")
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        template.enrolments.append(Enrolment(label=label, created=created, embeddings=emb))
+        template.updated = created
+        self.save(template)
+        return label
 
     def remove(self, user: str, label: str) -> Template | None:
         """Remove one enrolment; deletes the file when it was the last. Returns what is left."""

@@ -125,6 +125,10 @@ class Scan:
         self.evidence = Evidence()
         self.verdict: Verdict | None = None
         self.outcome: str | None = None
+        self.track_embeddings: list[np.ndarray] = []
+        self.best_embeddings: list[np.ndarray] = []
+        """The fused (quality) frames of the track that gave the best score so far: what a failed
+        scan offers to learn from (faceunlock.service.learning)."""
 
     def networks(self) -> tuple[int, ...]:
         """The liveness network the next frame runs: they take turns, one per frame."""
@@ -148,6 +152,7 @@ class Scan:
             self.skipped[why] = self.skipped.get(why, 0) + 1
             self.track, self.last_face = 0, None
             self.fused.reset()
+            self.track_embeddings = []
             return False
         self.judged += 1
         if self.first_judged is None:
@@ -156,16 +161,19 @@ class Scan:
         self.track = self.track + 1 if same_track else 1
         if not same_track:
             self.fused.reset()
+            self.track_embeddings = []
         face = result.face
         if result.embedding is not None:
             self.embedded += 1
             best = self.fused.best
-            score = self.fused.add(
-                result.embedding, frame_quality(face.size, result.sharpness, face.landmarks, face.score)
-            )
+            quality = frame_quality(face.size, result.sharpness, face.landmarks, face.score)
+            if quality >= self.fused.min_quality:
+                self.track_embeddings.append(np.asarray(result.embedding, np.float32))
+            score = self.fused.add(result.embedding, quality)
             self.distance = score if score is not None else self.fused.partial()
             if self.fused.best is not None and self.fused.best != best:
                 self.best_frame = rgb
+                self.best_embeddings = list(self.track_embeddings)
         else:
             self.unmeasured = (result, rgb)
         self.last_face = face
@@ -336,4 +344,5 @@ def scan(
     state.report_late(lambda chip: pipeline.embedder.embed(chip)[0])
     decision = state.decision(matched, timed_out, started)
     decision.frame = state.best_frame
+    decision.embeddings = np.stack(state.best_embeddings) if state.best_embeddings else None
     return decision

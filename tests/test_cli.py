@@ -281,3 +281,28 @@ def test_camera_that_disappears_mid_scan(enrolled, video_dir, tmp_path, monkeypa
     assert code == EXIT_ERROR and result["decision"] == "error"
     assert "camera /dev/video0 stopped delivering frames (disconnected?)" in result["reason"]
     assert unchanged(enrolled) == before
+
+
+def test_a_look_of_someone_else_is_not_added_without_a_yes(
+    enrolled, video_frames, lfw_dir, tmp_path, capsys, monkeypatch
+):
+    """Another person's face offered as a second look of alice: said, asked, and refused on no;
+    a look of alice herself goes in without a question."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for photo in sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[:12]:
+        (other / photo.name).write_bytes(photo.read_bytes())
+    args = ["enroll", "--user", "alice", "--store", str(enrolled), "--frames", "3", "--threads", "1"]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[verify]\nmin_sharpness = 0.0\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main([*args, "--label", "other", "--source", str(other), "--config", str(cfg)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "does not resemble the enrolment of alice" in err and "[y/N]" in err
+    assert main(["list", "--user", "alice", "--store", str(enrolled)]) == 0
+    assert "other" not in capsys.readouterr().out
+    assert main([*args, "--label", "other", "--source", str(other), "--config", str(cfg), "--yes"]) == 0
+    assert "other" in (enrolled / "alice.json").read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main([*args, "--label", "again", "--source", str(video_frames[0])]) == 0
+    assert "[y/N]" not in capsys.readouterr().err, "alice's own face is added without a question"

@@ -7,6 +7,8 @@ import json
 import pwd
 import sys
 
+import numpy as np
+
 from faceunlock import config as config_mod
 from faceunlock import runtime
 from faceunlock.commands.common import add_common, add_store, load_config
@@ -28,6 +30,7 @@ def register(sub) -> None:
     p.add_argument("--poses", help=f"comma-separated poses to ask for (default: {','.join(ENROL_POSES)})")
     p.add_argument("--timeout", type=float, help="seconds to try for (default 30)")
     p.add_argument("--json", action="store_true", help="print one JSON object with each capture's quality")
+    p.add_argument("-y", "--yes", action="store_true", help="add a look that does not resemble the enrolment")
     add_store(p)
     add_common(p)
     p.set_defaults(run=run)
@@ -74,6 +77,28 @@ def account_exists(user: str) -> bool:
     return True
 
 
+def resembles(template, anchors, per_pair: float, args: argparse.Namespace) -> bool:
+    """A new look must be the same person as the user's enrolment: its centroid under the per-pair
+    threshold from some existing look's. Otherwise say so, and ask (fprintd refuses a duplicate
+    finger; here another person's face added as a look would unlock the account)."""
+    looks = [e for e in template.enrolments if e.label != args.label] if template else []
+    if not looks:
+        return True
+    centre = np.asarray(anchors, np.float64).mean(0)
+    nearest = min(float(np.linalg.norm(centre - np.asarray(e.embeddings, np.float64).mean(0))) for e in looks)
+    if nearest < per_pair:
+        return True
+    print(
+        f"This face does not resemble the enrolment of {args.user} (distance {nearest:.3f}, the same "
+        f"person stays under {per_pair:.3f}): is it someone else?",
+        file=sys.stderr,
+    )
+    if args.yes:
+        return True
+    print("Add it anyway? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def run(args: argparse.Namespace) -> int:
     check_user(args.user)
     check_label(args.label)
@@ -103,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         raise
+    if not resembles(store.existing(args.user), anchors, card.threshold(cfg.verify.security_level), args):
+        raise UserError(f"not enrolled: the new look does not resemble {args.user}'s enrolment")
     template = store.add(args.user, args.label, anchors)
     if args.json:
         print(

@@ -10,6 +10,7 @@ from faceunlock.commands.common import add_store, load_config
 from faceunlock.errors import EXIT_NO_MATCH, UserError
 from faceunlock.lockout import Lockout
 from faceunlock.runtime import open_store
+from faceunlock.store import is_learned
 
 
 def register(sub) -> None:
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         template = store.load(args.user)
         print(f"user {args.user}: {len(template.enrolments)} enrolment(s), updated {template.updated}")
         for e in template.enrolments:
-            print(f"  {e.label:<20} {len(e.embeddings):>3} embeddings  created {e.created}")
+            note = "  learned from a password login after a near miss" if is_learned(e.label) else ""
+            print(f"  {e.label:<24} {len(e.embeddings):>3} embeddings  created {e.created}{note}")
         return 0
     if args.command == "remove":
         store.load(args.user)

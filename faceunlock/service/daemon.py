@@ -68,6 +68,7 @@ from faceunlock.service.errors import (
     ServiceError,
 )
 from faceunlock.service.interface import INTERFACE_XML, details, variant
+from faceunlock.service.learning import Learner
 from faceunlock.service.local_session import Logind as SessionLogind
 from faceunlock.service.local_session import LogindError, Request, Systemd
 from faceunlock.service.local_session import refusal as session_refusal
@@ -135,6 +136,7 @@ class FaceUnlockService:
         self.previews: dict[str, threading.Event] = {}
         self.own_questions = 0
         """polkit checks of the daemon's own actions in flight: no face may answer them."""
+        self.learner = Learner()
 
     @property
     def Version(self) -> str:
@@ -404,7 +406,12 @@ class FaceUnlockService:
         cap = MAX_TIMEOUT if uid == 0 else NON_ROOT_TIMEOUT
         deadline = time.monotonic() + min(max(timeout, MIN_TIMEOUT), cap)
 
+        pid = caller_pid(self.bus, call.sender)
+
         def reply(decision: Decision) -> None:
+            if self.cfg.enroll.learn:
+                level = self.cfg.verify.security_level
+                self.learner.after_scan(items.user, pid, decision, self.card.threshold(level))
             call.reply(*pam_policy.answer(decision))
 
         def run() -> Decision:
@@ -476,6 +483,18 @@ class FaceUnlockService:
         except StoreError as exc:
             raise Failed(str(exc)) from None
         log.info("password login of %s recorded: face unlock lockout cleared", user)
+        candidate = self.learner.after_password(user, caller_pid(self.bus, call.sender))
+        if candidate is not None and self.cfg.enroll.learn:
+            try:
+                label = self.store.learn(user, candidate.embeddings)
+            except StoreError as exc:
+                log.warning("could not keep a learned look of %s: %s", user, exc)
+            else:
+                log.info(
+                    "learned look user=%s label=%s frames=%d distance=%.4f: a live near miss followed by "
+                    "the password (faceunlock remove --user %s --label %s undoes it)",
+                    user, label, len(candidate.embeddings), candidate.distance, user, label,
+                )  # fmt: skip
         call.reply()
 
     def own_user(self, call: Call, user: str, action: str) -> int:

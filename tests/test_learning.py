@@ -1,0 +1,166 @@
+"""Learning from the password (faceunlock.service.learning, faceunlock.store.learn), and looks: an
+enrolment of several looks is scored against each look on its own.
+
+The end-to-end case runs through libpam and pam_faceunlock.so against the real daemon: alice's
+template is one look of person A moved away on purpose, so that A's live frames are a near miss (the
+same person "on another day": under the per-pair threshold, over the attempt-level one). A failed
+scan, then the password in the same PAM transaction, leaves a learned look; the next scan matches.
+"""
+
+import os
+import time
+
+import cv2
+import numpy as np
+import pytest
+from service_harness import need, need_root
+from test_service_pam import Stack, build, module_line, write_stack
+
+from faceunlock import config
+from faceunlock.decision import Decision
+from faceunlock.fused_track import FusedTrack
+from faceunlock.model import load_card
+from faceunlock.runtime import open_store
+from faceunlock.service.learning import LEARN_WINDOW_S, Learner, why_not
+from faceunlock.store import LEARNED_MAX_AGE_DAYS, MAX_LEARNED, TemplateStore
+
+RNG = np.random.default_rng(7)
+
+
+def unit(v):
+    return v / np.linalg.norm(v)
+
+
+def near_miss(**kw) -> Decision:
+    values = {"decision": "no-match", "liveness": "pass", "distance": 0.38}
+    values.update(kw)
+    d = Decision(user="alice", **{k: v for k, v in values.items() if k != "frames"})
+    d.embeddings = RNG.normal(size=(kw.get("frames", 6), 128)).astype(np.float32)
+    return d
+
+
+@pytest.mark.parametrize(
+    "kw,why",
+    [
+        ({}, None),
+        ({"liveness": "doubt"}, "liveness was doubt"),
+        ({"liveness": "fail"}, "liveness was fail"),
+        ({"decision": "no-face"}, "ended no-face"),
+        ({"decision": "match"}, "ended match"),
+        ({"distance": 0.43}, "not under the per-pair threshold"),
+        ({"frames": 2}, "fewer than 3 quality frames"),
+    ],
+)
+def test_only_a_live_near_miss_may_be_learned(kw, why):
+    got = why_not(near_miss(**kw), per_pair_threshold=0.429)
+    assert (got is None) if why is None else (why in got), got
+
+
+def test_the_password_must_follow_from_the_same_process_and_soon():
+    clock = [100.0]
+    learner = Learner(clock=lambda: clock[0])
+    learner.after_scan("alice", 4242, near_miss(), 0.429)
+    assert learner.after_password("alice", 999) is None, "another process's password login"
+    assert learner.after_password("alice", 4242) is None, "used up by the first password notice"
+    learner.after_scan("alice", 4242, near_miss(), 0.429)
+    clock[0] += LEARN_WINDOW_S + 1
+    assert learner.after_password("alice", 4242) is None, "too late"
+    learner.after_scan("alice", 4242, near_miss(), 0.429)
+    learner.after_scan("alice", 4242, near_miss(liveness="doubt"), 0.429)
+    assert learner.after_password("alice", 4242) is None, "a later scan replaces the candidate"
+    learner.after_scan("alice", 4242, near_miss(), 0.429)
+    assert learner.after_password("alice", 4242).distance == pytest.approx(0.38)
+
+
+def test_learned_looks_are_bounded_in_number_and_age(tmp_path):
+    store = TemplateStore(tmp_path, model_sha256="m")
+    store.add("alice", "default", RNG.normal(size=(5, 128)))
+    start = time.time()
+    labels = [store.learn("alice", RNG.normal(size=(4, 128)), now=start + i * 60) for i in range(5)]
+    kept = store.load("alice").labels()
+    assert kept == ["default", *labels[-MAX_LEARNED:]], kept
+    late = start + (LEARNED_MAX_AGE_DAYS + 1) * 86400
+    assert [e.label for e in store.load("alice").current(now=late)] == ["default"], "expired looks go unused"
+    newest = store.learn("alice", RNG.normal(size=(4, 128)), now=late)
+    assert store.load("alice").labels() == ["default", newest], "and are dropped at the next learning"
+    store.remove("alice", newest)
+    assert store.load("alice").labels() == ["default"]
+
+
+def test_each_look_is_scored_on_its_own():
+    """Two looks far apart (glasses, another light): frames of either match their look; blended into
+    one centroid they would match neither."""
+    base = unit(RNG.normal(size=128)) * 0.6
+    other = base + unit(RNG.normal(size=128)) * 0.5
+    looks = [base + RNG.normal(scale=0.01, size=(5, 128)), other + RNG.normal(scale=0.01, size=(5, 128))]
+    store_anchors = np.concatenate(looks).astype(np.float32)
+    from faceunlock.store import Anchors
+
+    anchors = store_anchors.view(Anchors)
+    anchors.looks = tuple(x.astype(np.float32) for x in looks)
+    frames = other + RNG.normal(scale=0.01, size=(3, 128))
+    by_look, blended = (
+        FusedTrack(anchors, "centroid", 3, 0.35),
+        FusedTrack(store_anchors, "centroid", 3, 0.35),
+    )
+    for f in frames:
+        score, blended_score = by_look.add(f, 1.0), blended.add(f, 1.0)
+    assert score < 0.1 < 0.2 < blended_score
+
+
+def embeddings(pipeline, folder, count):
+    out = []
+    for path in sorted(folder.iterdir()):
+        result = pipeline.analyse(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+        if result.embedding is not None:
+            out.append(result.embedding)
+        if len(out) == count:
+            break
+    return np.asarray(out, np.float32)
+
+
+def test_a_near_miss_then_the_password_leaves_a_look_that_then_matches(service):
+    need_root()
+    need("pamtester")
+    build("pam_faceunlock.so")
+    from faceunlock.pipeline import Pipeline
+
+    cfg, card = config.load(service.config), load_card()
+    pipeline = Pipeline(cfg, card, threads=1)
+    enrol, live = (
+        embeddings(pipeline, service.frames["enrol-a"], 10),
+        embeddings(pipeline, service.frames["live-a"], 30),
+    )
+    base = live.mean(0) - enrol.mean(0)
+    away = RNG.normal(size=base.shape)
+    away = unit(away - away @ base / (base @ base) * base)
+    target = (card.scan_threshold("balanced") + card.threshold("balanced")) / 2
+    shift = np.sqrt(max(target**2 - base @ base, 0.0))
+    store = open_store(cfg, card)
+    saved = store.path_for("alice").read_bytes()
+    store.clear("alice")
+    store.add("alice", "default", enrol + shift * away)
+    path = write_stack(
+        "faceunlock-test",
+        module_line(service.bus.address),
+        "auth sufficient pam_exec.so expose_authtok /bin/true\n",
+        module_line(service.bus.address, kind="account"),
+    )
+    stack = Stack(path.name, service)
+    try:
+        with service.in_session("c1"):
+            service.point_camera("live-a")
+            code, _, out = stack.run("alice", stdin="the-password\n", ops=("authenticate", "acct_mgmt"))
+            assert code == 0 and "decision=no-match" in out and "learned look user=alice" in out, out
+            learned = [x for x in store.load("alice").labels() if x.startswith("learned-")]
+            assert len(learned) == 1, store.load("alice").labels()
+            code, _, out = stack.run("alice", ops=("authenticate",))
+            assert code == 0 and "decision=match" in out, out
+            service.point_camera("photos-b")
+            code, _, out = stack.run("alice", stdin="the-password\n", ops=("authenticate", "acct_mgmt"))
+            assert "learned look" not in out and len(store.load("alice").labels()) == 2, "another person"
+    finally:
+        path.unlink(missing_ok=True)
+        store.clear("alice")
+        store.path_for("alice").write_bytes(saved)
+        os.chmod(store.path_for("alice"), 0o600)
