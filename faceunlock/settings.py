@@ -8,7 +8,8 @@ written by the daemon to ``<store>/settings.json`` (the StateDirectory,
 PAM client alike. The overlay can say only:
 
 - ``verify.security_level``: strict, balanced or fast (all above the floor);
-- ``pam.sudo`` false: take sudo out of ``[pam] services``;
+- ``pam.sudo``, ``pam.su``, ``pam.polkit``, ``pam.login`` false: take that
+  service (and its ``-i``/``-l`` twin) out of ``[pam] services``;
 - ``pam.lock_screen`` false: take the lock screens and display managers out
   of ``[pam] services``, and turn the daemon's automatic unlock off.
 
@@ -37,14 +38,18 @@ from faceunlock.errors import ConfigError
 FILE_NAME = "settings.json"
 SERVICE_USER = "faceunlock"
 MAX_BYTES = 4096
-KEYS = {
-    "verify.security_level": SECURITY_LEVELS,
-    "pam.sudo": (True, False),
-    "pam.lock_screen": (True, False),
-}
-"""Every key the overlay may hold, with its allowed values."""
 SUDO_SERVICES = ("sudo", "sudo-i")
 LOCK_SCREEN_SERVICES = LOCK_SCREENS
+SWITCHES = {
+    "pam.lock_screen": LOCK_SCREEN_SERVICES,
+    "pam.sudo": SUDO_SERVICES,
+    "pam.su": ("su", "su-l"),
+    "pam.polkit": ("polkit-1",),
+    "pam.login": ("login",),
+}
+"""Each on/off key and the PAM services it stands for: off removes them, on never adds one."""
+KEYS = {"verify.security_level": SECURITY_LEVELS} | {key: (True, False) for key in SWITCHES}
+"""Every key the overlay may hold, with its allowed values."""
 
 
 def path_for(cfg: Config) -> Path:
@@ -134,11 +139,10 @@ def apply(cfg: Config, values: dict) -> Config:
     values = {key: check_value(key, value) for key, value in values.items()}
     if "verify.security_level" in values:
         cfg = config_mod.replace(cfg, "verify", security_level=values["verify.security_level"])
-    removed = set()
-    if values.get("pam.sudo") is False:
-        removed |= set(SUDO_SERVICES)
+    removed = {
+        service for key, services in SWITCHES.items() if values.get(key) is False for service in services
+    }
     if values.get("pam.lock_screen") is False:
-        removed |= set(LOCK_SCREEN_SERVICES)
         cfg = config_mod.replace(cfg, "daemon", auto_unlock=False)
     if removed:
         services = [s for s in cfg.pam.services if s not in removed]
@@ -154,12 +158,26 @@ def effective(cfg: Config) -> Config:
 def current(cfg: Config, values: dict) -> dict:
     """What the settings app shows: every overlay key's value in effect, from the overlay or the config."""
     merged = apply(cfg, values)
-    services = set(cfg.pam.services)
-    return {
-        "verify.security_level": merged.verify.security_level,
-        "pam.sudo": values.get("pam.sudo", True) and bool(services & set(SUDO_SERVICES)),
-        "pam.lock_screen": values.get("pam.lock_screen", True) and bool(services & set(LOCK_SCREEN_SERVICES)),
-    }
+    shown: dict = {"verify.security_level": merged.verify.security_level}
+    for key in SWITCHES:
+        shown[key] = values.get(key, True) and configured(cfg, key)
+    return shown
+
+
+def configured(cfg: Config, key: str) -> bool:
+    """Whether the root config lists any of the switch's services: only then can the app turn it on."""
+    return bool(set(cfg.pam.services) & set(SWITCHES[key]))
+
+
+def check_change(cfg: Config, key: str, value) -> object:
+    """check_value, and refuse to turn on a switch whose services the root config does not list."""
+    value = check_value(key, value)
+    if value is True and key in SWITCHES and not configured(cfg, key):
+        raise ConfigError(
+            f"{key} cannot be turned on here: {' or '.join(SWITCHES[key])} is not in [pam] services of "
+            "the root config; an administrator adds it there (faceunlock config set pam.services ...)"
+        )
+    return value
 
 
 def write(path: Path, values: dict, owner: tuple[int, int] | None = None) -> None:

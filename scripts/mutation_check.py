@@ -268,6 +268,13 @@ MUTATIONS = (
         ("tests/test_service_desktop.py",),
     ),
     M(
+        "daemon: a settings switch never turns on a service the config does not list",
+        "faceunlock/service/daemon.py",
+        "            value = settings.check_change(self.root_cfg, key, value)\n",
+        "            value = settings.check_value(key, value)\n",
+        ("tests/test_service_auth.py",),
+    ),
+    M(
         "logind: arm only the active session of a seat",
         "faceunlock/service/logind.py",
         '        if not seat or props.get("Active") is not True:\n',

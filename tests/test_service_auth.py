@@ -114,6 +114,33 @@ def test_a_non_root_pam_client_follows_the_settings_the_daemon_has_in_effect(ser
         proxy.SetSetting("pam.sudo", GLib.Variant("b", True))
 
 
+def test_a_switch_for_a_service_the_config_does_not_list_cannot_be_turned_on(service):
+    """The test config lists su but not polkit-1 or login: the settings app may turn su off and on
+    again, but "on" for polkit or login would add a service, so the daemon refuses it by name."""
+    from gi.repository import GLib
+
+    proxy = service.proxy()
+    assert proxy.Settings["pam.su"] is True and proxy.Settings["pam.polkit"] is False
+    for key, service_name in (("pam.polkit", "polkit-1"), ("pam.login", "login")):
+        with pytest.raises(GLib.Error) as err:
+            proxy.SetSetting(key, GLib.Variant("b", True))
+        assert (
+            "InvalidArgument" in err.value.message
+            and f"{service_name} is not in [pam] services" in err.value.message
+        )
+    assert proxy.Settings["pam.polkit"] is False
+    proxy.SetSetting("pam.su", GLib.Variant("b", False))
+    try:
+        assert proxy.Settings["pam.su"] is False
+        service.point_camera("live-a")
+        with service.in_session("c4"):
+            off = pam_client_as_nobody(service, "su")
+        assert off.returncode == 2 and "refused" in off.stderr, off.stderr
+    finally:
+        proxy.SetSetting("pam.su", GLib.Variant("b", True))
+    assert proxy.Settings["pam.su"] is True
+
+
 def test_non_root_caller_from_a_remote_session_is_refused(service):
     """nobody, enrolled, asks to verify itself from an SSH-like session (c5), and from no session at
     all (a cron job, while nobody's own local session c4 is active): no scan, PermissionDenied."""

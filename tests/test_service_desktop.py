@@ -116,12 +116,17 @@ def test_guided_enrolment_over_dbus_tells_only_its_caller(ui_service):
     assert svc.proxy().ListEnrolled("dana") == ["default"]
 
 
+def dana_enrolled(svc) -> None:
+    """Enrol dana from the poses video unless an earlier test did, so each test also runs alone."""
+    if not (svc.store / "dana.json").exists():
+        svc.point_camera("poses")
+        svc.proxy().Enroll("dana", "default", 0, timeout=180)
+
+
 def test_preview_streams_the_policy_and_records_nothing(ui_service):
     svc = ui_service
     proxy = svc.proxy()
-    if not (svc.store / "dana.json").exists():
-        svc.point_camera("poses")
-        proxy.Enroll("dana", "default", 0, timeout=180)
+    dana_enrolled(svc)
     before = proxy.RecentAttempts("dana")
     listener = Listener(svc.client.con)
     try:
@@ -141,6 +146,7 @@ def test_preview_streams_the_policy_and_records_nothing(ui_service):
 
 def test_preview_ends_on_stop_and_when_the_camera_is_needed(ui_service, tmp_path):
     svc = ui_service
+    dana_enrolled(svc)
     long_empty = tmp_path / "long"
     long_empty.mkdir()
     cv2.imwrite(str(long_empty / "f00000.png"), np.full((240, 320, 3), 120, np.uint8))
@@ -178,6 +184,7 @@ def test_preview_ends_on_stop_and_when_the_camera_is_needed(ui_service, tmp_path
 
 def test_settings_are_written_to_the_overlay_and_take_effect(ui_service):
     svc = ui_service
+    dana_enrolled(svc)
     proxy = svc.proxy()
     assert proxy.Settings["verify.security_level"] == "balanced" and proxy.Settings["pam.sudo"] is True
     proxy.SetSetting("verify.security_level", GLib.Variant("s", "strict"))
@@ -208,6 +215,9 @@ def test_settings_are_written_to_the_overlay_and_take_effect(ui_service):
 
 def test_non_root_callers_need_polkit_and_act_on_themselves_only(ui_service):
     svc = ui_service
+    dana_enrolled(svc)
+    svc.point_camera("empty")
+    svc.proxy().Verify("dana", 1000, timeout=60)
     polkit = svc.polkit()
     with as_nobody_at_the_seat(svc):
         polkit.SetAnswer("org.faceunlock.configure", "no")

@@ -45,6 +45,20 @@ def test_overlay_picks_a_level_and_removes_services_only():
     assert settings.apply(cfg, {"pam.sudo": True}) == cfg, "true never adds a service"
     narrow = config.replace(cfg, "pam", services=["su"])
     assert settings.apply(narrow, {"pam.sudo": True}).pam.services == ("su",)
+    rest = settings.apply(cfg, {"pam.su": False, "pam.polkit": False, "pam.login": False})
+    assert set(rest.pam.services) == {"sudo", *config.LOCK_SCREENS} and rest.daemon.auto_unlock is True
+
+
+def test_a_switch_is_shown_on_only_when_the_root_config_lists_it_and_only_then_turns_on():
+    narrow = config.replace(config.Config(), "pam", services=["su", *config.LOCK_SCREENS])
+    shown = settings.current(narrow, {"pam.lock_screen": False})
+    assert shown["pam.su"] is True and shown["pam.lock_screen"] is False
+    assert shown["pam.sudo"] is False and shown["pam.polkit"] is False and shown["pam.login"] is False
+    assert settings.check_change(narrow, "pam.su", True) is True
+    assert settings.check_change(narrow, "pam.sudo", False) is False
+    for key, name in (("pam.sudo", "sudo or sudo-i"), ("pam.polkit", "polkit-1"), ("pam.login", "login")):
+        with pytest.raises(ConfigError, match=f"{name} is not in \\[pam\\] services"):
+            settings.check_change(narrow, key, True)
 
 
 @pytest.mark.parametrize(

@@ -214,9 +214,11 @@ def faceunlock_conf_5() -> str:
         "\\fB[store] path\\fR), "
         "and the daemon and the PAM client apply it over this file. It may hold only: "
         + esc(", ".join(settings.KEYS))
-        + ". A security level picks one of the model card's calibrated thresholds; \\fBpam.sudo\\fR and "
-        "\\fBpam.lock_screen\\fR set to false take those services out of \\fB[pam] services\\fR (and the "
-        "lock screen also turns \\fB[daemon] auto_unlock\\fR off); nothing there can add a service, or "
+        + ". A security level picks one of the model card's calibrated thresholds; \\fBpam.sudo\\fR, "
+        "\\fBpam.su\\fR, \\fBpam.polkit\\fR, \\fBpam.login\\fR and \\fBpam.lock_screen\\fR set to false take "
+        "those services out of \\fB[pam] services\\fR (and the lock screen also turns "
+        "\\fB[daemon] auto_unlock\\fR off); the daemon refuses to set one true when this file lists none "
+        "of its services, since nothing there can add a service, or "
         "touch liveness, \\fBconsecutive\\fR, the camera or \\fBinsecure\\fR. It is read only when owned "
         "by root or the daemon's user and writable by its owner alone; any problem with it turns face "
         "unlock off. \\fBfaceunlock config set\\fR of a key it holds removes the key from it.",

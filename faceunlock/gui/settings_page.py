@@ -17,9 +17,21 @@ LEVELS = {
     "balanced": "Balanced: 1 in 100,000 comparisons (the default)",
     "fast": "Fast: 1 in 10,000 comparisons, fewest retries",
 }
-SWITCHES = {"pam.sudo": "sudo", "pam.lock_screen": "the lock screen"}
-WORDS = {"verify.security_level": "security level", "pam.sudo": "face unlock for sudo"}
-WORDS["pam.lock_screen"] = "face unlock for the lock screen"
+SWITCHES = {
+    "pam.lock_screen": ("the lock screen", "Unlock when you come back, and the login screen"),
+    "pam.sudo": ("sudo", "By default you press Enter first"),
+    "pam.su": ("su", "Becoming another user in a terminal"),
+    "pam.polkit": (
+        "administrator prompts",
+        "Installing software, system settings; by default you press Enter first",
+    ),
+    "pam.login": ("console login", "Logging in on a text console"),
+}
+"""Each switch: its name and a line under it. Off takes the service out; a switch the administrator
+has not listed in [pam] services stays off (the daemon refuses to turn it on, and says so)."""
+WORDS = {"verify.security_level": "security level"} | {
+    key: f"face unlock for {what}" for key, (what, _) in SWITCHES.items()
+}
 
 
 def describe(value: GLib.Variant) -> str:
@@ -55,11 +67,11 @@ class SettingsPage(Adw.PreferencesPage):
 
         use = Adw.PreferencesGroup(title="Use face unlock for")
         self.switches: dict[str, Gtk.Switch] = {}
-        for key, what in SWITCHES.items():
+        for key, (what, line) in SWITCHES.items():
             switch = Gtk.Switch(valign=Gtk.Align.CENTER)
             named(switch, f"Use face unlock for {what}")
             switch.connect("state-set", self.switch_set, key)
-            row = Adw.ActionRow(title=what[:1].upper() + what[1:], activatable_widget=switch)
+            row = Adw.ActionRow(title=what[:1].upper() + what[1:], subtitle=line, activatable_widget=switch)
             row.add_suffix(switch)
             use.add(row)
             self.switches[key] = switch

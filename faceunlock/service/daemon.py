@@ -620,7 +620,7 @@ class FaceUnlockService:
 
     def SetSetting(self, call: Call, key: str, value) -> None:
         try:
-            value = settings.check_value(key, value)
+            value = settings.check_change(self.root_cfg, key, value)
         except ConfigError as exc:
             raise InvalidArgument(str(exc)) from None
         uid = caller_uid(self.bus, call.sender)
