@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from service_harness import need, need_root
-from test_service_pam import Stack, build, module_line, write_stack
+from test_service_pam import Stack, build, password_stack
 
 from faceunlock import config
 from faceunlock.decision import Decision
@@ -140,12 +140,7 @@ def test_a_near_miss_then_the_password_leaves_a_look_that_then_matches(service):
     saved = store.path_for("alice").read_bytes()
     store.clear("alice")
     store.add("alice", "default", enrol + shift * away)
-    path = write_stack(
-        "faceunlock-test",
-        module_line(service.bus.address),
-        "auth sufficient pam_exec.so expose_authtok /bin/true\n",
-        module_line(service.bus.address, kind="account"),
-    )
+    path = password_stack(service, "faceunlock-test")
     stack = Stack(path.name, service)
     try:
         with service.in_session("c1"):

@@ -208,19 +208,24 @@ def test_enrol_refusals(service, tmp_path):
     assert "no face found" in str(err.value)
 
 
+def start_daemon(bus, config) -> subprocess.Popen:
+    """The installed faceunlock daemon on bus with config, its output (stdout and stderr) as text."""
+    return subprocess.Popen(
+        [str(VENV_BIN / "faceunlock"), "daemon", "--config", str(config)],
+        env=bus.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_daemon_owns_the_name_alone_and_stops_cleanly(service, tmp_path):
     """What systemctl relies on: Type=dbus sees the name; a second copy cannot take it; SIGTERM exits 0."""
     os.chmod(tmp_path, 0o755)
     config = str(service.folder / "faceunlock.toml")
     with Bus(tmp_path) as bus:
         client = bus.connect()
-        first = subprocess.Popen(
-            [str(VENV_BIN / "faceunlock"), "daemon", "--config", config],
-            env=bus.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        first = start_daemon(bus, config)
         try:
             assert wait_for(lambda: first.poll() is not None or client.dbus.NameHasOwner(NAME), 90)
             second = subprocess.run(
@@ -250,13 +255,7 @@ def test_without_a_camera_the_daemon_runs_and_says_so(service, tmp_path):
     config.write_text(f'[camera]\nsource = "{NO_CAMERA}"\n\n[store]\npath = "{tmp_path / "store"}"\n')
     with Bus(tmp_path) as bus:
         client = bus.connect()
-        daemon = subprocess.Popen(
-            [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],
-            env=bus.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        daemon = start_daemon(bus, config)
         try:
             assert wait_for(lambda: daemon.poll() is not None or client.dbus.NameHasOwner(NAME), 90)
             assert daemon.poll() is None, daemon.stdout.read()

@@ -75,6 +75,17 @@ def write_stack(name: str, *lines: str) -> Path:
     return path
 
 
+def password_stack(service, name: str) -> Path:
+    """name's stack: the module, then pam_exec taking the password typed at the module's prompt
+    (expose_authtok), then the module's account stage, which tells the daemon a password was used."""
+    return write_stack(
+        name,
+        module_line(service.bus.address),
+        "auth sufficient pam_exec.so expose_authtok /bin/true\n",
+        module_line(service.bus.address, kind="account"),
+    )
+
+
 @pytest.fixture(params=["module", "client"])
 def any_side(request, service):
     """faceunlock-test through the native module, then through the pam_exec fallback."""
@@ -331,12 +342,7 @@ def test_a_password_login_is_reported_by_the_account_stage(service):
     need_root()
     need("pamtester")
     build("pam_faceunlock.so")
-    path = write_stack(
-        "faceunlock-confirm",
-        module_line(service.bus.address),
-        "auth sufficient pam_exec.so expose_authtok /bin/true\n",
-        module_line(service.bus.address, kind="account"),
-    )
+    path = password_stack(service, "faceunlock-confirm")
     stack = Stack(path.name, service)
     state = service.folder / "store" / "state" / "alice.json"
     state.unlink(missing_ok=True)

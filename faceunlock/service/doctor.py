@@ -219,20 +219,9 @@ def check_camera(cfg: Config, count: int = 30) -> list[Finding]:
 
 # ---------------------------------------------------------------------- daemon
 def bus_call(conn, name: str, path: str, iface: str, method: str, args, reply: str):
-    from gi.repository import Gio, GLib
+    from faceunlock.service.bus_call import call
 
-    result = conn.call_sync(
-        name,
-        path,
-        iface,
-        method,
-        args,
-        GLib.VariantType(reply),
-        Gio.DBusCallFlags.NO_AUTO_START,
-        CALL_TIMEOUT_MS,
-        None,
-    )
-    return result.unpack()[0]
+    return call(conn, name, path, iface, method, args, reply, CALL_TIMEOUT_MS)[0]
 
 
 def check_daemon(address: str = SYSTEM_BUS_ADDRESS) -> list[Finding]:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from gi.repository import Gio, GLib
 
+from faceunlock.service.bus_call import call
 from faceunlock.service.names import (
     LOGIND,
     LOGIND_MANAGER,
@@ -139,22 +140,11 @@ def bus_call(con: Gio.DBusConnection, name: str, path: str, iface: str, method: 
     """One call with a short timeout and no auto-start: the unpacked first value, None for the
     not-found errors of NOT_FOUND, LogindError for anything else."""
     try:
-        result = con.call_sync(
-            name,
-            path,
-            iface,
-            method,
-            args,
-            GLib.VariantType(reply),
-            Gio.DBusCallFlags.NO_AUTO_START,
-            CALL_TIMEOUT_MS,
-            None,
-        )
+        return call(con, name, path, iface, method, args, reply, CALL_TIMEOUT_MS)[0]
     except GLib.Error as exc:
         if Gio.DBusError.get_remote_error(exc) in NOT_FOUND:
             return None
         raise LogindError(f"{name} did not answer {method}: {exc.message}") from None
-    return result.unpack()[0]
 
 
 class Logind:

@@ -34,10 +34,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gi.repository import Gio, GLib
+from gi.repository import GLib
 
 from faceunlock.config import DaemonConfig
 from faceunlock.decision import Decision
+from faceunlock.service.bus_call import call
 from faceunlock.service.errors import Busy, NotArmed
 from faceunlock.service.names import LOGIND, LOGIND_MANAGER, LOGIND_PATH, LOGIND_SESSION, PROPERTIES
 
@@ -117,18 +118,7 @@ class Logind:
 
     def call(self, path: str, iface: str, method: str, args=None, reply: str | None = None):
         """A synchronous logind call with a short timeout; returns the unpacked reply."""
-        result = self.bus.con.call_sync(
-            LOGIND,
-            path,
-            iface,
-            method,
-            args,
-            GLib.VariantType(reply) if reply else None,
-            Gio.DBusCallFlags.NO_AUTO_START,
-            CALL_TIMEOUT_MS,
-            None,
-        )
-        return result.unpack() if result is not None else ()
+        return call(self.bus.con, LOGIND, path, iface, method, args, reply, CALL_TIMEOUT_MS)
 
     def session(self, path: str) -> dict:
         return self.call(path, PROPERTIES, "GetAll", GLib.Variant("(s)", (LOGIND_SESSION,)), "(a{sv})")[0]

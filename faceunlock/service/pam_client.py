@@ -85,37 +85,24 @@ def probe(conn) -> None:
     """The daemon answers a property read within PROBE_TIMEOUT_MS, or GLib.Error. Properties are
     served by the daemon's main loop, which never waits for the camera, so a live daemon answers in
     milliseconds even mid-scan; a stopped or wedged one would otherwise hold the PAM stack."""
-    from gi.repository import Gio, GLib
+    from gi.repository import GLib
 
-    conn.call_sync(
-        BUS_NAME,
-        OBJECT_PATH,
-        "org.freedesktop.DBus.Properties",
-        "Get",
-        GLib.Variant("(ss)", (INTERFACE, "Version")),
-        GLib.VariantType("(v)"),
-        Gio.DBusCallFlags.NO_AUTO_START,
-        PROBE_TIMEOUT_MS,
-        None,
-    )
+    from faceunlock.service.bus_call import call
+
+    args = GLib.Variant("(ss)", (INTERFACE, "Version"))
+    call(conn, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "Get", args, "(v)", PROBE_TIMEOUT_MS)
 
 
 def authenticate(conn, request: dict[str, str], timeout: float) -> tuple[str, str]:
     """The daemon's (result, message); raises GLib.Error when it cannot be asked."""
-    from gi.repository import Gio, GLib
+    from gi.repository import GLib
 
-    reply = conn.call_sync(
-        BUS_NAME,
-        OBJECT_PATH,
-        INTERFACE,
-        "Authenticate",
-        GLib.Variant("(a{ss}u)", (request, int(timeout * 1000))),
-        GLib.VariantType("(ss)"),
-        Gio.DBusCallFlags.NO_AUTO_START,
-        int((timeout + SLACK_S) * 1000),
-        None,
+    from faceunlock.service.bus_call import call
+
+    args = GLib.Variant("(a{ss}u)", (request, int(timeout * 1000)))
+    return call(
+        conn, BUS_NAME, OBJECT_PATH, INTERFACE, "Authenticate", args, "(ss)", int((timeout + SLACK_S) * 1000)
     )
-    return reply.unpack()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,11 +21,11 @@ the lockout are the daemon's checks on top (FaceUnlockService.pam_refusal).
 from __future__ import annotations
 
 import ipaddress
-import pwd
 import re
 from dataclasses import dataclass
 
 from faceunlock.config import PamConfig
+from faceunlock.service.auth import name_of, uid_of
 
 X_DISPLAY_RE = re.compile(r"^:[0-9]+(\.[0-9]+)?$")
 REMOTE_SERVICES = ("sshd", "ssh")
@@ -112,20 +112,6 @@ def remote(items: Items) -> str | None:
     if items.tty == "ssh" or items.ssh:
         return "SSH session"
     return None
-
-
-def uid_of(user: str) -> int | None:
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except KeyError:
-        return None
-
-
-def name_of(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
 
 
 def requester(items: Items) -> tuple[str, int | None] | None:
