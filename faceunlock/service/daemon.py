@@ -90,6 +90,10 @@ STUCK_GRACE_S = 15.0
 MAX_PREVIEW_S = 300.0
 NON_ROOT_PREVIEW_S = 60.0
 RECENT_ATTEMPTS = 50
+OWN_QUESTION = (
+    "faceunlock is asking polkit about a change to its own enrolments or settings, which needs a "
+    "password, never a face"
+)
 
 
 def valid(check, value: str) -> str:
@@ -321,20 +325,22 @@ class FaceUnlockService:
         started = lambda: self.status(caller, user, "scanning", False)  # noqa: E731
         return Job("verifying", run, done, started=started, deadline=deadline)
 
+    def deadline(self, uid: int, timeout_ms: int) -> float:
+        """When a scan asked for with timeout_ms (0: the config's) must end: at least MIN_TIMEOUT, at
+        most MAX_TIMEOUT for root and NON_ROOT_TIMEOUT for anyone else."""
+        timeout = self.cfg.verify.timeout if timeout_ms == 0 else timeout_ms / 1000
+        cap = MAX_TIMEOUT if uid == 0 else NON_ROOT_TIMEOUT
+        return time.monotonic() + min(max(timeout, MIN_TIMEOUT), cap)
+
     def Verify(self, call: Call, user: str, timeout_ms: int) -> None:
         uid = caller_uid(self.bus, call.sender)
         user = valid(check_user, user)
         require_self_or_root(uid, user, "verify")
         self.require_local(call, uid, user)
         if uid == 0 and self.own_questions:
-            raise PermissionDenied(
-                "faceunlock is asking polkit about a change to its own enrolments or settings, which "
-                "needs a password, never a face"
-            )
+            raise PermissionDenied(OWN_QUESTION)
         anchors = self.anchors(user)
-        timeout = self.cfg.verify.timeout if timeout_ms == 0 else timeout_ms / 1000
-        cap = MAX_TIMEOUT if uid == 0 else NON_ROOT_TIMEOUT
-        deadline = time.monotonic() + min(max(timeout, MIN_TIMEOUT), cap)
+        deadline = self.deadline(uid, timeout_ms)
 
         def reply(decision: Decision) -> None:
             call.reply(decision.decision, decision.reason, details(decision))
@@ -376,6 +382,7 @@ class FaceUnlockService:
     def Authenticate(self, call: Call, raw: dict, timeout_ms: int) -> None:
         """A PAM request from pam_faceunlock.so (or the pam_exec client): every rule here, then a scan."""
         uid = caller_uid(self.bus, call.sender)
+        pid = caller_pid(self.bus, call.sender)
         try:
             items = pam_policy.parse(raw, uid)
         except ValueError as exc:
@@ -386,7 +393,7 @@ class FaceUnlockService:
         except ConfigError as exc:
             pam, why = None, f"face unlock is off: {exc}"
         else:
-            why = self.pam_refusal(call, uid, items, pam)
+            why = self.pam_refusal(uid, pid, items, pam)
         if why is not None:
             log.info("refused user=%s service=%s step=%s reason=%r", items.user, service, items.step, why)
             call.reply("refused", f"Face unlock is not used here: {why}." if why else "")
@@ -402,11 +409,7 @@ class FaceUnlockService:
         except NotEnrolled:
             call.reply("not-enrolled", "")
             return
-        timeout = self.cfg.verify.timeout if timeout_ms == 0 else timeout_ms / 1000
-        cap = MAX_TIMEOUT if uid == 0 else NON_ROOT_TIMEOUT
-        deadline = time.monotonic() + min(max(timeout, MIN_TIMEOUT), cap)
-
-        pid = caller_pid(self.bus, call.sender)
+        deadline = self.deadline(uid, timeout_ms)
 
         def reply(decision: Decision) -> None:
             if self.cfg.enroll.learn:
@@ -426,7 +429,7 @@ class FaceUnlockService:
         apply to the next request. ConfigError when either cannot be used (then nothing is answered)."""
         return settings.effective(config_mod.load(self.config_path, trusted=True)).pam
 
-    def pam_refusal(self, call: Call, uid: int, items: pam_policy.Items, pam: PamConfig) -> str | None:
+    def pam_refusal(self, uid: int, pid: int, items: pam_policy.Items, pam: PamConfig) -> str | None:
         """Why face unlock must not answer this PAM request, or None: its items, the overlay, the
         daemon's own polkit questions, presence, a lock moments ago, the lockout."""
         why = pam_policy.refusal(items, pam)
@@ -435,10 +438,10 @@ class FaceUnlockService:
         if self.overlay_error:
             return f"face unlock is off: {self.overlay_error}"
         if uid == 0 and self.own_questions:
-            return "faceunlock is asking polkit about its own enrolments or settings, which needs a password"
+            return OWN_QUESTION
         asker = pam_policy.requester(items)
         req = Request(
-            pid=caller_pid(self.bus, call.sender),
+            pid=pid,
             user=items.user,
             uid=uid_of(items.user),
             requester=asker[1] if asker else None,
