@@ -118,11 +118,7 @@ class Template:
     def current(self, now: float | None = None) -> list[Enrolment]:
         """The enrolments in use: all but learned looks older than LEARNED_MAX_AGE_DAYS."""
         now = time.time() if now is None else now
-        return [
-            e
-            for e in self.enrolments
-            if not (is_learned(e.label) and age_days(e.created, now) > LEARNED_MAX_AGE_DAYS)
-        ]
+        return [e for e in self.enrolments if not expired(e, now)]
 
     def anchors(self) -> np.ndarray:
         """Every enrolled embedding in use, stacked (N, dim), with its looks (Anchors.looks)."""
