@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceunlock.atomic import CREATE_FLAGS
 from faceunlock.config import AuditConfig
 from faceunlock.decision import Decision
 
@@ -47,11 +48,11 @@ def save_snapshot(frame: np.ndarray, decision: Decision, cfg: AuditConfig) -> Pa
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         return None
-    path = create_new(folder, name)
-    with os.fdopen(path[1], "wb") as fh:
+    path, fd = create_new(folder, name)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data.tobytes())
     trim(folder, int(cfg.snapshot_max_mb * 1024 * 1024))
-    return path[0]
+    return path
 
 
 def create_new(folder: Path, name: str) -> tuple[Path, int]:
@@ -61,9 +62,7 @@ def create_new(folder: Path, name: str) -> tuple[Path, int]:
     for n in range(100):
         path = folder / (name if n == 0 else f"{stem}-{n}{suffix}")
         try:
-            return path, os.open(
-                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-            )
+            return path, os.open(path, CREATE_FLAGS, 0o600)
         except FileExistsError:
             continue
     raise FileExistsError(f"too many snapshots named {name} in {folder}")

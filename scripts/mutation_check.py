@@ -303,10 +303,10 @@ MUTATIONS = (
         ("tests/test_policy.py",),
     ),
     M(
-        "audit: snapshots never written through a link",
-        "faceunlock/audit.py",
-        "os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC",
-        "os.O_WRONLY | os.O_CREAT | os.O_TRUNC",
+        "audit: snapshots never written through a link (atomic.CREATE_FLAGS)",
+        "faceunlock/atomic.py",
+        "CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC",
+        "CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC",
         ("tests/test_audit.py",),
     ),
     M(

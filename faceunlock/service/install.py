@@ -234,15 +234,12 @@ def install(root: str | Path = "/") -> list[str]:
     for src in BINARIES.values():
         if not package_data(src).is_file():
             raise UserError(f"{src} is not built: make -C pam (scripts/setup.sh does), then install again")
-    for rel, src in FILES.items():
+    contents = {rel: render(rel, package_data(s).read_text(), python).encode() for rel, s in FILES.items()}
+    contents |= {rel: package_data(src).read_bytes() for rel, src in BINARIES.items()}
+    for rel, data in contents.items():
         path = root / rel
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        atomic_write(path, render(rel, package_data(src).read_text(), python).encode(), mode=0o644)
-        done.append(f"installed {path}")
-    for rel, src in BINARIES.items():
-        path = root / rel
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        atomic_write(path, package_data(src).read_bytes(), mode=0o644)
+        atomic_write(path, data, mode=0o644)
         done.append(f"installed {path}")
     if root == Path("/") and shutil.which("systemd-sysusers"):
         done.append(best_effort("systemd-sysusers", str(root / SYSUSERS)))
