@@ -49,6 +49,11 @@ class Sway:
             time.sleep(0.1)
         time.sleep(1.0)
 
+    def why(self) -> str:
+        """swaylock's log and the daemon's latest journal lines, for a failure message."""
+        log = self.rig.sb.run("tail -n 20 /tmp/swaylock.log", check=False).stdout
+        return log + "\n".join(self.rig.journal()[-10:])
+
     def checks(self) -> int:
         """How many passwords swaylock has handed to PAM so far (its debug log)."""
         log = self.rig.sb.run("cat /tmp/swaylock.log", check=False).stdout
@@ -57,9 +62,10 @@ class Sway:
     def type(self, text: str) -> float:
         """Type text and Enter; seconds from the key press swaylock took until it exits (inf if it
         does not within 15 s). A lock surface that has not taken the keyboard yet (a busy machine)
-        misses the keys: they are typed again, up to three times. wtype types "-" as the key
-        minus: as text, swaylock did not receive it here."""
-        keys = ["wtype", "-d", "20"]
+        misses the keys: they are typed again, up to three times, each time after Escape, which
+        empties swaylock's password buffer (keys that did arrive would otherwise prefix the retyped
+        password). wtype types "-" as the key minus: as text, swaylock did not receive it here."""
+        keys = ["wtype", "-d", "20", "-k", "Escape"]
         for i, part in enumerate(text.split("-")):
             keys += (["-k", "minus"] if i else []) + ([part] if part else [])
         keys += ["-k", "Return"]
@@ -111,8 +117,7 @@ def test_swaylock_unlocks_for_the_owner_through_the_module(sway):
     seen = len(attempts(sway.rig))
     took = sway.type("")
     print(f"swaylock: Enter to unlocked by face in {took:.2f} s")
-    log = sway.rig.sb.run("tail -n 20 /tmp/swaylock.log", check=False).stdout
-    assert took < 15, "swaylock still locked:\n" + log + "\n".join(sway.rig.journal()[-5:])
+    assert took < 15, "swaylock still locked:\n" + sway.why()
     assert "decision=match" in attempts(sway.rig)[seen]
 
 
@@ -125,4 +130,4 @@ def test_swaylock_stays_locked_for_another_person_and_takes_the_password(sway):
     sway.rig.point_camera("few-c")
     took = sway.type(USERS["alice"])
     print(f"swaylock: the password after no match in {took:.2f} s")
-    assert took < 15, "the password did not unlock swaylock"
+    assert took < 15, "the password did not unlock swaylock:\n" + sway.why()
