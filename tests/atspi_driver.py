@@ -27,6 +27,10 @@ from gi.repository import Atspi  # noqa: E402
 RETRIES = 3
 """Times a command is tried again when AT-SPI says a node no longer exists."""
 
+STALE = ("no longer exists", "No such interface", "Unknown object", "UnknownObject")
+"""What AT-SPI says when a node it handed out has since been destroyed: GTK tears an object off
+the bus between a parent listing it and the walk asking it anything."""
+
 
 def application(title: str, timeout: float = 30.0):
     """The application whose window has this title."""
@@ -105,7 +109,7 @@ def main() -> int:
                 break
             except Exception as exc:  # noqa: BLE001  (reported to the test, which fails with it)
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
-                if attempt == RETRIES or "no longer exists" not in str(exc):
+                if attempt == RETRIES or not any(m in str(exc) for m in STALE):
                     break
                 # A node went away while the tree was walked (a list rebuilt under us): look the
                 # application up again, as a screen reader would. A dead app is not found.
