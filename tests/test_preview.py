@@ -61,10 +61,10 @@ def test_preview_writes_an_annotated_video_and_frames_and_records_nothing(
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 40 and cap.get(cv2.CAP_PROP_FPS) == 10
     ok, first = cap.read()
     assert ok and first.shape == (480, 640, 3)
-    pngs = sorted(folder.glob("*.png"))
-    assert len(pngs) == 40
+    jpegs = sorted(folder.glob("*.jpg"))
+    assert len(jpegs) == 40 and list(folder.iterdir()) == [*folder.glob("*.jpg")]
     raw = cv2.imread(str(next(iter(sorted(shown.glob("*.png"))))))
-    annotated = cv2.imread(str(pngs[0]))
+    annotated = cv2.imread(str(jpegs[0]))
     assert annotated.shape == raw.shape and np.abs(annotated.astype(int) - raw).mean() > 1, (
         "frames are drawn on"
     )

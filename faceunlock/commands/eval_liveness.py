@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
+
+from tqdm import tqdm
 
 from faceunlock.camera import VIDEO_SUFFIXES
 
@@ -176,7 +179,10 @@ def run(args: argparse.Namespace) -> int:
     if not clips:
         raise ValueError("no clips: give --live/--attack, or a --split of the shared data")
     cache = Path(args.cache) if args.cache else None
-    items = [ev.prepare(pipeline, clip, cfg, cache) for clip in clips]
+    items = [
+        ev.prepare(pipeline, clip, cfg, cache)
+        for clip in tqdm(clips, desc="clips", unit="clip", disable=not sys.stderr.isatty())
+    ]
     result = ev.evaluate(items, args.lengths, threshold, cfg, pipeline.live_card, fusion_of(card))
     if args.timing:
         scanning = Pipeline(cfg, card, threads=args.threads)
@@ -199,7 +205,7 @@ def timing(pipeline, items, threshold, cfg, per_clip: int, np) -> dict | None:
     from faceunlock.evaluation.liveness import time_to_match
 
     runs, frame_ms, frame_cpu, live_ms, clips = [], [], [], [], 0
-    for item in items:
+    for item in tqdm(items, desc="timing", unit="clip", disable=not sys.stderr.isatty()):
         if not item.clip.live or item.clip.made or item.anchors is None:
             continue
         frames = list(item.clip.frames())
