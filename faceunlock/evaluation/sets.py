@@ -15,12 +15,14 @@ identities, figures are reported on "report" identities.
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from faceunlock.evaluation.faceset import embed_images
 from faceunlock.evaluation.folders import identity_images
@@ -78,7 +80,7 @@ def video_frames(video_dir: Path, out: Path, step: int = 5) -> Path:
     clips = sorted(p for pattern in VIDEO_GLOBS for p in Path(video_dir).glob(pattern))
     if not clips:
         raise ValueError(f"no live clips ({', '.join(VIDEO_GLOBS)}) under {video_dir}")
-    for clip in clips:
+    for clip in tqdm(clips, desc="decode", unit="clip", disable=not sys.stderr.isatty()):
         folder = Path(out) / f"{clip.stem}-step{step}"
         done = folder / ".complete"
         if done.exists():
