@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from faceunlock.vision.align import CHIP_SIZE
+
 EXPONENT_POS_INF = 32000
 EXPONENT_NEG_INF = 32001
 EXPONENT_NAN = 32002
 
 LOSS_NAME = "loss_metric_2"
 INPUT_NAME = "input_rgb_image_sized"
-CHIP_SIZE = 150
 NUM_WRAPPERS = 130
 NUM_TAG_WRAPPERS = 22
 EXPECTED_LAYERS = {
