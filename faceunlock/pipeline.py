@@ -16,7 +16,7 @@ from faceunlock.model import ModelCard
 from faceunlock.vision.align import align, sharpness
 from faceunlock.vision.backend import DEFAULT_BACKEND, thread_count
 from faceunlock.vision.detect import Detection, Face
-from faceunlock.vision.liveness import ir_cues
+from faceunlock.vision.ir_cues import ir_cues
 from faceunlock.vision.track import TrackPolicy, locate
 
 
