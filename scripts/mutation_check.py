@@ -344,6 +344,27 @@ MUTATIONS = (
         "",
         ("tests/test_store.py", "tests/test_fuzz.py"),
     ),
+    M(
+        "IR mode: a colour frame is not the IR camera",
+        "faceunlock/vision/ir_cues.py",
+        '        return ["not-ir"]\n',
+        "        return []\n",
+        ("tests/test_ir_cues.py",),
+    ),
+    M(
+        "IR mode: a face dark in IR is a screen",
+        "faceunlock/vision/ir_cues.py",
+        '        return ["ir-dark-face"]\n',
+        "        return []\n",
+        ("tests/test_ir_cues.py",),
+    ),
+    M(
+        "scan: an IR cue ends the scan as an attack",
+        "faceunlock/verify.py",
+        '            self.verdict = Verdict("attack", 0.0, f"IR cue: {named}")\n            return\n',
+        "",
+        ("tests/test_ir_cues.py",),
+    ),
 )
 
 
