@@ -27,15 +27,41 @@ COMMANDS = (
 )
 """Modules under faceunlock.commands; each has register(subparsers), which sets args.run."""
 
+GROUPS = (
+    ("Use", ("enroll", "verify", "list", "remove", "clear", "unlock-now", "test", "doctor")),
+    ("Administer", ("config", "disable", "enable", "install", "uninstall", "daemon", "password-used")),
+    ("Measure and develop", ("eval", "bench", "train", "export")),
+)
+"""How `faceunlock --help` lists the commands: a person's everyday ones first."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faceunlock", description="Face unlock for Linux desktops.")
+    parser = argparse.ArgumentParser(
+        prog="faceunlock",
+        usage="faceunlock [-h] [--version] [--debug] COMMAND ...",
+        description="Face unlock for Linux desktops.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"faceunlock {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
     for name in COMMANDS:
         importlib.import_module(f"faceunlock.commands.{name}").register(sub)
+    parser.epilog = command_list({a.dest: a.help or "" for a in sub._choices_actions})
     return parser
+
+
+def command_list(helps: dict[str, str]) -> str:
+    """The commands under GROUPS' headings, each with its help line; a command in no group is an error."""
+    grouped = [name for _title, names in GROUPS for name in names]
+    if sorted(grouped) != sorted(helps):
+        raise AssertionError(f"cli.GROUPS and the registered commands differ: {set(grouped) ^ set(helps)}")
+    width = max(map(len, helps)) + 2
+    blocks = [
+        "\n".join([f"{title}:", *(f"  {name:<{width}}{helps[name]}" for name in names)])
+        for title, names in GROUPS
+    ]
+    return "\n\n".join([*blocks, "faceunlock COMMAND --help describes one command; man faceunlock, all."])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -306,3 +306,16 @@ def test_a_look_of_someone_else_is_not_added_without_a_yes(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main([*args, "--label", "again", "--source", str(video_frames[0])]) == 0
     assert "[y/N]" not in capsys.readouterr().err, "alice's own face is added without a question"
+
+
+def test_help_lists_a_persons_commands_first(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    headings = [text.index(h) for h in ("\nUse:", "\nAdminister:", "\nMeasure and develop:")]
+    assert headings == sorted(headings)
+    for command, heading in (("enroll", 0), ("doctor", 0), ("config", 1), ("daemon", 1), ("train", 2)):
+        at = text.index(f"\n  {command} ")
+        assert headings[heading] < at and all(at < h for h in headings[heading + 1 :]), command
+    assert "usage: faceunlock [-h] [--version] [--debug] COMMAND ..." in text
