@@ -264,9 +264,19 @@ def test_enrolments_and_lockout(tmp_path):
 
 
 # ---------------------------------------------------------------------- daemon and the command
-def test_no_bus_is_a_problem():
-    finding = doctor.check_daemon("unix:path=/nonexistent/faceunlock-bus")[0]
+def test_no_bus_is_a_problem_told_apart_from_no_install(tmp_path):
+    from faceunlock.service.install import ACTIVATION, POLICY
+
+    nowhere = "unix:path=/nonexistent/faceunlock-bus"
+    finding = doctor.check_daemon(nowhere, root=tmp_path)[0]
+    assert finding.status == "problem" and finding.message == "faceunlock is not installed"
+    assert "faceunlock install" in finding.fix
+    for path in (POLICY, ACTIVATION):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    finding = doctor.check_daemon(nowhere, root=tmp_path)[0]
     assert finding.status == "problem" and "cannot ask the system bus" in finding.message
+    assert "system bus is down" in finding.fix
 
 
 def test_the_command_exits_non_zero_and_speaks_json(pam_dir, tmp_path, video_dir):
@@ -282,3 +292,15 @@ def test_the_command_exits_non_zero_and_speaks_json(pam_dir, tmp_path, video_dir
     assert checks == {"config", "daemon", "pam", "camera", "enrolments"}
     text = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True, timeout=120)
     assert text.returncode == 1 and "[!!] daemon" in text.stdout and "fix:" in text.stdout
+
+
+def test_a_disabled_face_unlock_is_reported(pam_dir, tmp_path, video_dir):
+    folder = frames_folder(tmp_path, video_frames(video_dir, 3))
+    config = tmp_path / "c.toml"
+    base = f'insecure = true\n[camera]\nsource = "{folder}"\n[store]\npath = "{tmp_path}/s"\n'
+    where = dict(pam_dir=pam_dir, bus_address="unix:path=/nonexistent/bus", frames=3)
+    for enabled in (True, False):
+        config.write_text(base + f"[pam]\nenabled = {str(enabled).lower()}\n")
+        off = [f for f in doctor.diagnose(config, **where) if "turned off" in f.message]
+        assert len(off) == (not enabled)
+    assert off[0].check == "pam" and off[0].fix == "sudo faceunlock enable"

@@ -85,7 +85,7 @@ def check_config(path: Path | None) -> tuple[list[Finding], Config | None]:
     try:
         cfg = load(path)
     except ConfigError as exc:
-        findings.append(problem("config", str(exc), f"edit {path}; docs/config.example.toml lists every key"))
+        findings.append(problem("config", str(exc), f"edit {path}; man 5 faceunlock.conf lists every key"))
         return findings, None
     if cfg.insecure:
         below = below_floor(cfg, daemon=True)
@@ -218,14 +218,18 @@ def check_camera(cfg: Config, count: int = 30) -> list[Finding]:
 
 
 # ---------------------------------------------------------------------- daemon
+INSTALL = "sudo faceunlock install, or the package"
+
+
 def bus_call(conn, name: str, path: str, iface: str, method: str, args, reply: str):
     from faceunlock.service.bus_call import call
 
     return call(conn, name, path, iface, method, args, reply, CALL_TIMEOUT_MS)[0]
 
 
-def check_daemon(address: str = SYSTEM_BUS_ADDRESS) -> list[Finding]:
-    """Is the daemon on the bus, and does it run this version and this model?"""
+def check_daemon(address: str = SYSTEM_BUS_ADDRESS, root: Path = Path("/")) -> list[Finding]:
+    """Is the daemon on the bus, and does it run this version and this model? (`root`: where to
+    look for the installed D-Bus files when the bus cannot be asked.)"""
     from gi.repository import Gio, GLib
 
     from faceunlock.model import load_card
@@ -238,11 +242,7 @@ def check_daemon(address: str = SYSTEM_BUS_ADDRESS) -> list[Finding]:
         if not running:
             activatable = BUS_NAME in bus_call(conn, *dbus, "ListActivatableNames", None, "(as)")
             if not activatable:
-                return [
-                    problem(
-                        "daemon", "the daemon is not installed", "sudo faceunlock install, or the package"
-                    )
-                ]
+                return [problem("daemon", "the daemon is not installed", INSTALL)]
             enabled = unit_enabled()
             return [
                 info(
@@ -262,7 +262,15 @@ def check_daemon(address: str = SYSTEM_BUS_ADDRESS) -> list[Finding]:
             "(a{sv})",
         )
     except GLib.Error as exc:
-        return [problem("daemon", f"cannot ask the system bus: {exc.message}", "is dbus running?")]
+        if not installed(root):
+            return [problem("daemon", "faceunlock is not installed", INSTALL)]
+        return [
+            problem(
+                "daemon",
+                f"cannot ask the system bus: {exc.message}",
+                "the D-Bus system bus is down: sudo systemctl start dbus.service, or reboot",
+            )
+        ]
     card = load_card()
     model = f"{card.name} sha256:{card.sha256[:16]}"
     findings = []
@@ -282,6 +290,14 @@ def check_daemon(address: str = SYSTEM_BUS_ADDRESS) -> list[Finding]:
             ok("daemon", f"running: version {__version__}, model {model}, {props.get('State')}", **details)
         )
     return findings
+
+
+def installed(root: Path = Path("/")) -> bool:
+    """Whether the daemon's D-Bus files are in place (both the package and `faceunlock install`
+    put them there), so that a bus we cannot reach is told apart from an install never done."""
+    from faceunlock.service.install import ACTIVATION, POLICY
+
+    return (root / POLICY).exists() and (root / ACTIVATION).exists()
 
 
 def unit_enabled() -> str:
@@ -312,6 +328,14 @@ def untrusted_program(program: str) -> str | None:
                 f"{p} can be changed by uid {st.st_uid} or by group/others: PAM would run that code as root"
             )
     return None
+
+
+def turned_off() -> Finding:
+    return info(
+        "pam",
+        "face unlock is turned off ([pam] enabled = false): every PAM service asks for the password",
+        "sudo faceunlock enable",
+    )
 
 
 def check_pam(folder: Path = PAM_DIR, allowed: tuple[str, ...] = PAM_SERVICES) -> list[Finding]:
@@ -448,6 +472,8 @@ def diagnose(
     findings, cfg = check_config(config)
     findings += check_daemon(bus_address)
     findings += check_pam(pam_dir, cfg.pam.services if cfg else PAM_SERVICES)
+    if cfg is not None and not cfg.pam.enabled:
+        findings.append(turned_off())
     if cfg is None:
         return findings
     findings += check_camera(cfg, frames)
