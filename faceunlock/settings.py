@@ -11,7 +11,9 @@ PAM client alike. The overlay can say only:
 - ``pam.sudo``, ``pam.su``, ``pam.polkit``, ``pam.login`` false: take that
   service (and its ``-i``/``-l`` twin) out of ``[pam] services``;
 - ``pam.lock_screen`` false: take the lock screens and display managers out
-  of ``[pam] services``, and turn the daemon's automatic unlock off.
+  of ``[pam] services``, and turn the daemon's automatic unlock off;
+- ``pam.enabled`` false: face unlock off everywhere, as ``faceunlock disable``
+  (every PAM service, and the automatic unlock).
 
 So it can only pick a threshold the model card calibrated, or remove PAM
 services: it can never add one, touch liveness, ``consecutive``, the camera
@@ -48,7 +50,11 @@ SWITCHES = {
     "pam.login": ("login",),
 }
 """Each on/off key and the PAM services it stands for: off removes them, on never adds one."""
-KEYS = {"verify.security_level": SECURITY_LEVELS} | {key: (True, False) for key in SWITCHES}
+MASTER = "pam.enabled"
+"""The switch for everything: off turns every PAM service and the automatic unlock off."""
+KEYS = {"verify.security_level": SECURITY_LEVELS, MASTER: (True, False)} | {
+    key: (True, False) for key in SWITCHES
+}
 """Every key the overlay may hold, with its allowed values."""
 
 
@@ -142,8 +148,10 @@ def apply(cfg: Config, values: dict) -> Config:
     removed = {
         service for key, services in SWITCHES.items() if values.get(key) is False for service in services
     }
-    if values.get("pam.lock_screen") is False:
+    if values.get("pam.lock_screen") is False or values.get(MASTER) is False:
         cfg = config_mod.replace(cfg, "daemon", auto_unlock=False)
+    if values.get(MASTER) is False:
+        cfg = config_mod.replace(cfg, "pam", enabled=False)
     if removed:
         services = [s for s in cfg.pam.services if s not in removed]
         cfg = config_mod.replace(cfg, "pam", services=services)
@@ -158,7 +166,7 @@ def effective(cfg: Config) -> Config:
 def current(cfg: Config, values: dict) -> dict:
     """What the settings app shows: every overlay key's value in effect, from the overlay or the config."""
     merged = apply(cfg, values)
-    shown: dict = {"verify.security_level": merged.verify.security_level}
+    shown: dict = {"verify.security_level": merged.verify.security_level, MASTER: merged.pam.enabled}
     for key in SWITCHES:
         shown[key] = values.get(key, True) and configured(cfg, key)
     return shown
@@ -172,6 +180,11 @@ def configured(cfg: Config, key: str) -> bool:
 def check_change(cfg: Config, key: str, value) -> object:
     """check_value, and refuse to turn on a switch whose services the root config does not list."""
     value = check_value(key, value)
+    if value is True and key == MASTER and not cfg.pam.enabled:
+        raise ConfigError(
+            f"{key} cannot be turned on here: the root config turns face unlock off "
+            "([pam] enabled = false); an administrator runs: sudo faceunlock enable"
+        )
     if value is True and key in SWITCHES and not configured(cfg, key):
         raise ConfigError(
             f"{key} cannot be turned on here: {' or '.join(SWITCHES[key])} is not in [pam] services of "

@@ -345,6 +345,27 @@ MUTATIONS = (
         ("tests/test_store.py", "tests/test_fuzz.py"),
     ),
     M(
+        "automatic unlock: face unlock switched off ([pam] enabled = false)",
+        "faceunlock/service/daemon.py",
+        "            if not switched_on:\n",
+        "            if False:\n",
+        ("tests/test_service_logind.py",),
+    ),
+    M(
+        "settings: the master switch turns the automatic unlock off",
+        "faceunlock/settings.py",
+        '    if values.get("pam.lock_screen") is False or values.get(MASTER) is False:\n',
+        '    if values.get("pam.lock_screen") is False:\n',
+        ("tests/test_settings.py",),
+    ),
+    M(
+        "CancelEnroll: only the caller's own enrolment",
+        "faceunlock/service/daemon.py",
+        "        stop = self.enrolments.get(call.sender)\n",
+        "        stop = next(iter(self.enrolments.values()), None)\n",
+        ("tests/test_service_desktop.py",),
+    ),
+    M(
         "IR mode: a colour frame is not the IR camera",
         "faceunlock/vision/ir_cues.py",
         '        return ["not-ir"]\n',

@@ -144,16 +144,10 @@ def test_preview_streams_the_policy_and_records_nothing(ui_service):
     assert not (svc.store / "state" / "dana.json").exists(), "nor does it count toward a lockout"
 
 
-def test_preview_ends_on_stop_and_when_the_camera_is_needed(ui_service, tmp_path):
+def test_preview_ends_on_stop_and_when_the_camera_is_needed(ui_service):
     svc = ui_service
     dana_enrolled(svc)
-    long_empty = tmp_path / "long"
-    long_empty.mkdir()
-    cv2.imwrite(str(long_empty / "f00000.png"), np.full((240, 320, 3), 120, np.uint8))
-    for i in range(1, 3000):
-        (long_empty / f"f{i:05d}.png").symlink_to("f00000.png")
-    svc.frames["long"] = long_empty
-    svc.point_camera("long")
+    svc.point_camera("empty-long")
     listener = Listener(svc.client.con)
     try:
         box = call(svc, "Preview", GLib.Variant("(su)", ("dana", 120)), "(s)")
@@ -180,6 +174,36 @@ def test_preview_ends_on_stop_and_when_the_camera_is_needed(ui_service, tmp_path
         listener.close()
     latest = svc.proxy().RecentAttempts("dana")[0]
     assert latest["user"] == "dana" and latest["decision"] == "no-face" and latest["service"] == "dbus"
+
+
+def test_an_enrolment_ends_on_cancel_or_when_its_caller_leaves_and_stores_nothing(ui_service):
+    svc = ui_service
+    svc.point_camera("empty-long")
+    listener = Listener(svc.client.con)
+    try:
+        box = call(svc, "Enroll", GLib.Variant("(ssu)", ("fred", "default", 0)), "(u)")
+        assert wait_for(lambda: listener.got["EnrollStatus"], 60), "the enrolment started"
+        other = svc.bus.connect()
+        other.con.call_sync(NAME, PATH, IFACE, "CancelEnroll", None, None, 0, 10000, None)
+        assert not wait_for(lambda: box, 3), "another connection cannot cancel it"
+        svc.proxy().CancelEnroll()
+        assert wait_for(lambda: box, 30), "cancelled at the next frame"
+    finally:
+        listener.close()
+    assert "enrolment cancelled: nothing was stored" in box["error"].message
+    assert listener.got["EnrollStatus"][-1][1:3] == ("cancelled", "enrolment cancelled")
+    assert not (svc.store / "fred.json").exists()
+    assert wait_for(lambda: svc.proxy().State == "idle", 10)
+
+    leaving = svc.bus.connect()
+    leaving.con.call(
+        NAME, PATH, IFACE, "Enroll", GLib.Variant("(ssu)", ("fred", "", 0)), None, 0, 180000, None, None
+    )
+    assert wait_for(lambda: svc.proxy().State == "enrolling", 30)
+    leaving.con.close_sync(None)
+    assert wait_for(lambda: svc.proxy().State == "idle", 30), "a caller that left ends its enrolment"
+    assert not (svc.store / "fred.json").exists()
+    assert "enrolment of fred (default) cancelled by its caller" in svc.log_text()
 
 
 def test_settings_are_written_to_the_overlay_and_take_effect(ui_service):
@@ -223,7 +247,8 @@ def test_non_root_callers_need_polkit_and_act_on_themselves_only(ui_service):
         polkit.SetAnswer("org.faceunlock.configure", "no")
         refused = nobody(svc, "SetSetting", "('pam.sudo', <false>)")
         assert refused["error"] == f"{IFACE}.Error.PermissionDenied", refused
-        assert "not authorised by polkit for org.faceunlock.configure" in refused["message"]
+        words = "not authorised to change face unlock's settings (polkit action org.faceunlock.configure)"
+        assert words in refused["message"]
         action, kind, name, uid, flags = polkit.Checks()[-1]
         assert (action, kind, name, uid, flags) == (
             "org.faceunlock.configure",

@@ -58,6 +58,23 @@ def test_enrolled_face_unlocks_the_locked_session(svc):
     assert svc.done_scans("alice")[-1] == "match"
 
 
+def test_face_unlock_switched_off_does_not_unlock(svc):
+    """`faceunlock disable` ([pam] enabled = false) turns the automatic unlock off at once too: the
+    owner's live face, a wake at the locked session, and no Unlock, without a restart."""
+    original = svc.config.read_text()
+    svc.config.write_text(original + "enabled = false\n")
+    try:
+        svc.point_camera("live-a")
+        lock(svc, "c1")
+        said = "session c1 of alice: error (face unlock is switched off)"
+        before, calls = svc.log_text().count(said), len(svc.unlock_calls("c1"))
+        wake(svc, "c1")
+        assert wait_for(lambda: svc.log_text().count(said) > before, SCAN_WAIT_S), svc.log_text()
+        assert len(svc.unlock_calls("c1")) == calls and svc.session("c1").LockedHint
+    finally:
+        svc.config.write_text(original)
+
+
 def test_another_person_does_not_unlock(svc):
     """Person A, live, in front of the camera of bob's locked session: scanned, judged, refused."""
     svc.point_camera("live-a")

@@ -61,6 +61,23 @@ def test_a_switch_is_shown_on_only_when_the_root_config_lists_it_and_only_then_t
             settings.check_change(narrow, key, True)
 
 
+def test_the_master_switch_turns_everything_off_and_on_only_where_the_root_config_allows():
+    cfg = config.Config()
+    off = settings.apply(cfg, {"pam.enabled": False})
+    assert off.pam.enabled is False and off.daemon.auto_unlock is False
+    assert off.pam.services == cfg.pam.services and off.verify == cfg.verify
+    assert settings.apply(cfg, {"pam.enabled": True}) == cfg
+    assert settings.current(cfg, {})["pam.enabled"] is True
+    assert settings.current(cfg, {"pam.enabled": False})["pam.enabled"] is False
+    assert settings.check_change(cfg, "pam.enabled", True) is True
+    disabled = config.replace(cfg, "pam", enabled=False)
+    assert settings.current(disabled, {})["pam.enabled"] is False
+    assert settings.apply(disabled, {"pam.enabled": True}).pam.enabled is False, "true never turns it on"
+    assert settings.check_change(disabled, "pam.enabled", False) is False
+    with pytest.raises(ConfigError, match="sudo faceunlock enable"):
+        settings.check_change(disabled, "pam.enabled", True)
+
+
 @pytest.mark.parametrize(
     "values,message",
     [

@@ -10,7 +10,7 @@ asks polkit. Nobody is enrolled at the start. Camera folders:
   20-43, left 100-123, right 260-283, down 370-393, up 450-473);
 - "straight": live-person-c.mp4 frames 520-579 (looking straight, held out);
   "straight-long": the same five times over;
-- "empty": an empty grey room (no face).
+- "empty": an empty grey room (no face); "empty-long": the same for 3000 frames (minutes).
 
 Loaded as a pytest plugin from conftest.py; the fixture is shared by the
 session, and only ever started by tests that ask for it (as root).
@@ -75,6 +75,10 @@ def person_c_frames(video: Path, root: Path) -> dict[str, Path]:
             cv2.imwrite(str(wanted[i] / f"frame{i:04d}.png"), frame)
     for i in range(40):
         cv2.imwrite(str(folders["empty"] / f"frame{i:04d}.png"), np.full((480, 640, 3), 120, np.uint8))
+    empty_long = folders["empty-long"] = root / "empty-long"
+    empty_long.mkdir(exist_ok=True)
+    for i in range(3000):
+        (empty_long / f"frame{i:04d}.png").symlink_to(folders["empty"] / "frame0000.png")
     long = folders["straight-long"] = root / "straight-long"
     long.mkdir(exist_ok=True)
     for loop in range(5):
@@ -133,39 +137,45 @@ class UiService:
 def running(frames: dict[str, Path]):
     folder = Path(tempfile.mkdtemp(prefix="faceunlock-ui-"))
     folder.chmod(0o755)
+    try:
+        with Bus(folder) as bus, serving(bus, folder, frames) as svc:
+            yield svc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(bus: Bus, folder: Path, frames: dict[str, Path]):
+    """The stand-ins and the real daemon on a bus that is already up (the camera shows "empty")."""
     config = folder / "faceunlock.toml"
     config.write_text(CONFIG.format(camera=folder / "camera", store=folder / "store"))
     log = folder / "daemon.log"
+    procs = []
     try:
-        with Bus(folder) as bus:
-            procs = []
-            try:
-                cmd = [sys.executable, "-m", "faceunlock.testing.logind_standin"]
-                for s in SESSIONS:
-                    cmd += ["--session", s]
-                procs.append(start(cmd, bus.env(), "logind"))
-                polkit = [sys.executable, "-m", "faceunlock.testing.polkit_standin"]
-                procs.append(start(polkit, bus.env(), "polkit"))
-                with open(log, "wb") as fh:
-                    daemon = subprocess.Popen(
-                        [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],
-                        env=bus.env(),
-                        stdout=fh,
-                        stderr=subprocess.STDOUT,
-                        preexec_fn=die_with_parent,
-                    )
-                procs.append(daemon)
-                svc = UiService(bus, folder, frames, log)
-                svc.point_camera("empty")
-                up = wait_for(lambda: daemon.poll() is not None or svc.client.dbus.NameHasOwner(NAME), 120)
-                if not up or daemon.poll() is not None:
-                    raise RuntimeError(f"the daemon did not start:\n{svc.log_text()}")
-                yield svc
-            finally:
-                for proc in reversed(procs):
-                    stop(proc)
+        cmd = [sys.executable, "-m", "faceunlock.testing.logind_standin"]
+        for s in SESSIONS:
+            cmd += ["--session", s]
+        procs.append(start(cmd, bus.env(), "logind"))
+        polkit = [sys.executable, "-m", "faceunlock.testing.polkit_standin"]
+        procs.append(start(polkit, bus.env(), "polkit"))
+        with open(log, "wb") as fh:
+            daemon = subprocess.Popen(
+                [sys.executable, "-I", "-m", "faceunlock", "daemon", "--config", str(config)],
+                env=bus.env(),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+        procs.append(daemon)
+        svc = UiService(bus, folder, frames, log)
+        svc.point_camera("empty")
+        up = wait_for(lambda: daemon.poll() is not None or svc.client.dbus.NameHasOwner(NAME), 120)
+        if not up or daemon.poll() is not None:
+            raise RuntimeError(f"the daemon did not start:\n{svc.log_text()}")
+        yield svc
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for proc in reversed(procs):
+            stop(proc)
 
 
 @pytest.fixture(scope="session")

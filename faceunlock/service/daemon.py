@@ -138,6 +138,7 @@ class FaceUnlockService:
         self.overlay_error: str | None = None
         self.attempts: deque = deque(maxlen=RECENT_ATTEMPTS)
         self.previews: dict[str, threading.Event] = {}
+        self.enrolments: dict[str, threading.Event] = {}
         self.own_questions = 0
         """polkit checks of the daemon's own actions in flight: no face may answer them."""
         self.learner = Learner()
@@ -186,7 +187,7 @@ class FaceUnlockService:
     def apply_settings(self) -> None:
         self.cfg = settings.apply(self.root_cfg, self.overlay)
         self.threshold = self.card.scan_threshold(self.cfg.verify.security_level)
-        self.watch_logind(self.cfg.daemon.auto_unlock and self.overlay_error is None)
+        self.watch_logind(self.cfg.daemon.auto_unlock and self.cfg.pam.enabled and self.overlay_error is None)
 
     def watch_logind(self, on: bool) -> None:
         """Start or stop the automatic unlock (only where serve() set up a real bus)."""
@@ -358,6 +359,12 @@ class FaceUnlockService:
 
         def run() -> Decision:
             try:
+                switched_on = self.pam_settings().enabled
+            except ConfigError as exc:
+                return Decision(user=user, decision="error", reason=f"face unlock is off: {exc}")
+            if not switched_on:
+                return Decision(user=user, decision="error", reason="face unlock is switched off")
+            try:
                 anchors = self.anchors(user)
             except (NotEnrolled, Failed) as exc:
                 return Decision(user=user, decision="not-enrolled", reason=str(exc))
@@ -521,16 +528,25 @@ class FaceUnlockService:
             self.store.existing(user)
         except StoreError as exc:
             raise Failed(str(exc)) from None
-        cfg = self.cfg
+        cfg, sender = self.cfg, call.sender
         deadline = time.monotonic() + cfg.camera.open_timeout + cfg.enroll.timeout
-        stream = streams.Stream(self.bus.con, call.sender)
+        stream = streams.Stream(self.bus.con, sender)
+        stop = threading.Event()
 
         def run() -> tuple:
-            anchors, report = streams.enrol(self.pipeline, cfg, user, frames, stream)
+            anchors, report = streams.enrol(self.pipeline, cfg, user, frames, stream, stop)
             self.store.add(user, label, anchors)
             return len(anchors), report
 
         def done(result: tuple | None, error: BaseException | None) -> None:
+            if self.enrolments.get(sender) is stop:
+                del self.enrolments[sender]
+            watch.unwatch()
+            if isinstance(error, streams.Cancelled):
+                log.info("enrolment of %s (%s) cancelled by its caller", user, label)
+                stream.status(user, "cancelled", "enrolment cancelled", 0, 0, True)
+                call.fail(Failed("enrolment cancelled: nothing was stored"))
+                return
             if error is not None:
                 log.warning("enrolment of %s (%s) failed: %s", user, label, describe(error))
                 stream.status(user, "failed", describe(error), 0, 0, True)
@@ -545,6 +561,14 @@ class FaceUnlockService:
             call.reply(count)
 
         self.submit(Job("enrolling", run, done, deadline=deadline), key=("enrol", user))
+        self.enrolments[sender] = stop
+        watch = NameWatch(self.bus.con, sender, stop.set)
+
+    def CancelEnroll(self, call: Call) -> None:
+        stop = self.enrolments.get(call.sender)
+        if stop is not None:
+            stop.set()
+        call.reply()
 
     def ListEnrolled(self, call: Call, user: str) -> None:
         uid = caller_uid(self.bus, call.sender)

@@ -25,8 +25,17 @@ AUTHORITY = "org.freedesktop.PolicyKit1.Authority"
 ENROLL = "org.faceunlock.enroll"
 CONFIGURE = "org.faceunlock.configure"
 ALLOW_USER_INTERACTION = 1
+WORDS = {ENROLL: "enrol or delete a face", CONFIGURE: "change face unlock's settings"}
+"""What each action lets a person do, for the refusal they read."""
 TIMEOUT_MS = 5 * 60 * 1000
 """Long enough for a person to type a password into the polkit agent."""
+
+
+def refusal(action: str, challenge: bool = False) -> str:
+    """The words for a refusal: what was not allowed, then the polkit action an administrator looks up
+    (and whether polkit wanted a password that it did not get)."""
+    needed = ": authentication needed" if challenge else ""
+    return f"not authorised to {WORDS.get(action, action)} (polkit action {action}{needed})"
 
 
 def check(con: Gio.DBusConnection, sender: str, action: str, done: Callable[[str | None], None]) -> None:
@@ -48,7 +57,7 @@ def check(con: Gio.DBusConnection, sender: str, action: str, done: Callable[[str
         if authorised is True:
             done(None)
         else:
-            done(f"not authorised by polkit for {action}" + (" (authentication needed)" if challenge else ""))
+            done(refusal(action, bool(challenge)))
 
     con.call(
         POLKIT,

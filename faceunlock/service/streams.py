@@ -103,14 +103,23 @@ def preview(
         return "time" if time.monotonic() >= deadline else "source-ended"
 
 
-def enrol(pipeline, cfg: Config, user: str, frames: int, stream: Stream) -> tuple[np.ndarray, dict]:
-    """Guided enrolment (frames 0) or a plain capture of frames good frames, shown to the caller."""
+class Cancelled(Exception):
+    """The caller cancelled its enrolment, or left the bus."""
+
+
+def enrol(
+    pipeline, cfg: Config, user: str, frames: int, stream: Stream, stop: threading.Event
+) -> tuple[np.ndarray, dict]:
+    """Guided enrolment (frames 0) or a plain capture of frames good frames, shown to the caller;
+    Cancelled at the next frame once stop is set."""
     from faceunlock.preview import Frame, FrameRate
 
     said: list = [None]
     rate = FrameRate()
 
     def tell(stage: str, message: str, captured: int, needed: int) -> None:
+        if stop.is_set():
+            raise Cancelled("enrolment cancelled")
         if (stage, message, captured) != said[0]:
             said[0] = (stage, message, captured)
             stream.status(user, stage, message, captured, needed, False)
