@@ -22,14 +22,18 @@ import numpy as np
 import pytest
 from gi.repository import GLib
 from missing import unavailable
-from service_harness import ROOT, need, stop, wait_for
-from ui_harness import pixelate_faces
+from service_harness import ROOT, Bus, need, stop, wait_for
+from ui_harness import pixelate_faces, serving
 
 from faceunlock.model import load_card
 from faceunlock.testing.service import die_with_parent
 
 NOBODY = 65534
 WIDTH, HEIGHT = 1024, 860
+PAM_SET_UP = ("sudo", "su", "gdm-password")
+"""The services whose PAM stack includes face unlock in the app's --pam-dir; polkit-1 and login
+are in the daemon's [pam] services but not set up there."""
+PAM_STACK = "auth [success=end default=ignore] pam_faceunlock.so\nauth required pam_unix.so\n"
 
 
 def as_nobody() -> None:
@@ -74,6 +78,10 @@ class Desktop:
         for d in (home, runtime):
             d.mkdir(mode=0o700)
             os.chown(d, NOBODY, NOBODY)
+        self.pam_dir = folder / "pam.d"
+        self.pam_dir.mkdir()
+        for service in PAM_SET_UP:
+            (self.pam_dir / service).write_text(PAM_STACK)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(home),
@@ -126,7 +134,7 @@ class Desktop:
         self.env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
         self.log = open(self.folder / "app.log", "wb")
         app = subprocess.Popen(
-            [sys.executable, "-m", "faceunlock.gui.app"],
+            [sys.executable, "-m", "faceunlock.gui.app", "--pam-dir", str(self.pam_dir)],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
@@ -202,8 +210,7 @@ class Desktop:
         return path
 
 
-@pytest.fixture(scope="module")
-def desktop(ui_service):
+def need_gtk() -> None:
     need("Xvfb")
     try:
         import gi
@@ -213,6 +220,11 @@ def desktop(ui_service):
         gi.require_version("Atspi", "2.0")
     except ValueError as exc:
         unavailable(f"GTK 4, libadwaita or AT-SPI missing: {exc}")
+
+
+@pytest.fixture(scope="module")
+def desktop(ui_service):
+    need_gtk()
     folder = Path(tempfile.mkdtemp(prefix="faceunlock-desktop-"))
     os.chmod(folder, 0o755)
     ui_service.logind().MapPid(os.getpid(), "c4")
@@ -246,13 +258,16 @@ def page(desk: Desktop, title: str) -> None:
 def test_enrol_through_polkit_and_see_the_progress(ui_service, desktop, shots):
     svc, desk = ui_service, desktop
     polkit = svc.polkit()
+    if not (svc.store / "nobody.json").exists():
+        desk.wait(lambda: "selected" in desk.find("page tab", "Face")["states"], 20, "first run on Face")
     page(desk, "Face")
     desk.wait(lambda: desk.find("list item", "No face enrolled yet")["found"], 20, "the empty list")
     svc.point_camera("poses")
     polkit.SetAnswer("org.faceunlock.enroll", "no")
     desk.act("push button", "Enrol my face")
     status = desk.wait(lambda: desk.label("Enrolment: "), 30, "the refusal")
-    assert "not authorised by polkit for org.faceunlock.enroll" in status
+    refused = "not authorised to enrol or delete a face (polkit action org.faceunlock.enroll)"
+    assert status == f"Enrolment: {refused}"
     assert not (svc.store / "nobody.json").exists()
     assert polkit.Checks()[-1][2:4] != ("", 0) and polkit.Checks()[-1][3] == NOBODY
 
@@ -271,6 +286,24 @@ def test_enrol_through_polkit_and_see_the_progress(ui_service, desktop, shots):
     desk.wait(lambda: desk.find("push button", "Delete default")["found"], 20, "the enrolment in the list")
     assert (svc.store / "nobody.json").exists()
     desk.screenshot("enrolments", shots)
+
+
+def test_cancel_an_enrolment(ui_service, desktop):
+    svc, desk = ui_service, desktop
+    svc.polkit().SetAnswer("org.faceunlock.enroll", "yes")
+    stored = svc.store / "nobody.json"
+    before = stored.read_bytes() if stored.exists() else None
+    svc.point_camera("empty-long")
+    page(desk, "Face")
+    desk.act("push button", "Enrol my face")
+    desk.wait(lambda: svc.proxy().State == "enrolling", 60, "the enrolment to start")
+    desk.act("push button", "Cancel the enrolment")
+    desk.wait(lambda: desk.label("Cancelled: "), 30, "the cancelled enrolment")
+    assert desk.label("Cancelled: ") == "Cancelled: nothing was stored"
+    assert wait_for(lambda: svc.proxy().State == "idle", 10)
+    assert (stored.read_bytes() if stored.exists() else None) == before, "nothing was stored"
+    assert not desk.find("push button", "Cancel the enrolment")["found"], "Cancel goes with the enrolment"
+    assert "sensitive" in desk.find("push button", "Enrol my face")["states"]
 
 
 def nobody_enrolled(svc) -> None:
@@ -308,6 +341,12 @@ def test_settings_follow_what_the_daemon_allows(ui_service, desktop, shots):
     sudo = "Use face unlock for sudo*"
     desk.wait(lambda: "checked" in desk.find("check box", sudo)["states"], 20, "sudo on")
     assert "pressed" in desk.find("push button", "Security level balanced")["states"]
+    for what in ("administrator prompts", "console login"):
+        states = desk.find("check box", f"Use face unlock for {what}*")["states"]
+        assert "checked" not in states and "sensitive" not in states, (what, states)
+    assert svc.proxy().Settings["pam.polkit"] is True, "on in the daemon, but PAM does not ask for a face"
+    not_set_up = [n for n in desk.ask(cmd="names", role="label")["names"] if n and n.startswith("Not set up")]
+    assert not_set_up == ["Not set up: sudo pam-auth-update --enable faceunlock"] * 2
     polkit.SetAnswer("org.faceunlock.configure", "no")
     desk.act("check box", sudo)
     desk.wait(lambda: desk.label("Not changed: "), 30, "the refusal")
@@ -334,6 +373,14 @@ def test_settings_follow_what_the_daemon_allows(ui_service, desktop, shots):
     desk.wait(lambda: "checked" in desk.find("check box", sudo)["states"], 20, "the change made elsewhere")
     svc.proxy().SetSetting("verify.security_level", GLib.Variant("s", "balanced"))
 
+    desk.act("check box", "Face unlock*")
+    desk.wait(lambda: svc.proxy().Settings["pam.enabled"] is False, 30, "face unlock off")
+    desk.wait(lambda: "sensitive" not in desk.find("check box", sudo)["states"], 20, "the switches greyed")
+    assert "checked" in desk.find("check box", sudo)["states"], "sudo keeps its own setting"
+    desk.act("check box", "Face unlock*")
+    desk.wait(lambda: "sensitive" in desk.find("check box", sudo)["states"], 30, "face unlock on again")
+    assert svc.proxy().Settings["pam.enabled"] is True
+
 
 def test_delete_from_the_list(ui_service, desktop):
     svc, desk = ui_service, desktop
@@ -347,6 +394,31 @@ def test_delete_from_the_list(ui_service, desktop):
     desk.wait(lambda: desk.find("list item", "No face enrolled yet")["found"], 30, "the empty list")
     assert not (svc.store / "nobody.json").exists()
     assert wait_for(lambda: desk.app.poll() is None, 1), "the app is still running"
+
+
+def test_without_the_daemon_the_app_says_what_to_do_and_retry_works(ui_service):
+    """A bus without faceunlock (not installed yet): the app says so in words, with Retry; once the
+    daemon is there, Retry brings the pages back."""
+    need_gtk()
+    folder = Path(tempfile.mkdtemp(prefix="faceunlock-nodaemon-"))
+    os.chmod(folder, 0o755)
+    (folder / "desk").mkdir()
+    try:
+        with Bus(folder) as bus:
+            desk = Desktop(folder / "desk", bus.address)
+            try:
+                desk.start()
+                said = desk.wait(lambda: desk.label("The face unlock service"), 30, "the missing daemon")
+                assert said.startswith("The face unlock service is not installed") and "Retry" in said
+                assert desk.find("push button", "Retry")["found"]
+                with serving(bus, folder, ui_service.frames):
+                    desk.act("push button", "Retry")
+                    desk.wait(lambda: not desk.label("The face unlock service"), 30, "the problem gone")
+                    desk.wait(lambda: desk.find("list item", "No face enrolled yet")["found"], 20, "the page")
+            finally:
+                desk.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_faceunlock_test_opens_its_window_on_the_display(ui_service, desktop):

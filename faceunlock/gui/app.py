@@ -1,18 +1,22 @@
 """faceunlock-settings: a small GTK 4 + libadwaita app for face unlock, for the person at the desk.
 
-It talks to the daemon over the system bus only, never to the files: the
+It talks to the daemon over the system bus only, never to its files: the
 live preview, guided enrolment, the list of enrolments with delete, the
 security level, face unlock for sudo and the lock screen, and the latest
 attempts. Enrolling, deleting and changing settings are authorised by polkit
-(the desktop's agent asks for the administrator's password); the daemon
-decides, the app shows what it says.
+(the desktop's agent asks for a password); the daemon decides, the app shows
+what it says. It reads /etc/pam.d (or --pam-dir) only to show which services
+really ask for a face. A person who has not enrolled lands on the Face page;
+a daemon that cannot be reached is said in words, with a Retry button.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import pwd
 import sys
+from pathlib import Path
 
 APP_ID = "org.faceunlock.Settings"
 
@@ -27,17 +31,18 @@ def load_gtk():
     return Adw, Gtk
 
 
-def build_window(app, Adw, Gtk):
+def build_window(app, Adw, Gtk, pam_dir: Path):
     from faceunlock.gui.client import Daemon
     from faceunlock.gui.face_page import FacePage
     from faceunlock.gui.preview_page import PreviewPage
     from faceunlock.gui.settings_page import SettingsPage
-    from faceunlock.gui.widgets import label
+    from faceunlock.gui.widgets import label, named, notice
 
     class Window(Adw.ApplicationWindow):
         def __init__(self):
             super().__init__(application=app, title="Face unlock", default_width=860, default_height=720)
             self.user = pwd.getpwuid(os.getuid()).pw_name
+            self.pam_dir = pam_dir
             self.daemon = Daemon()
             self.camera_user = None
             self.stack = Adw.ViewStack()
@@ -53,16 +58,34 @@ def build_window(app, Adw, Gtk):
             for side in ("start", "end", "bottom"):
                 getattr(self.status, f"set_margin_{side}")(12)
             self.toasts = Adw.ToastOverlay(child=self.stack, vexpand=True)
+            self.problem, self.problem_text = notice("Retry", self.retry)
+            named(self.problem, "Problem")
             box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
-            for widget in (header, self.toasts, self.status):
+            for widget in (header, self.problem, self.toasts, self.status):
                 box.append(widget)
             self.set_content(box)
             self.daemon.on_frame = self.frame
             self.daemon.on_enroll_status = self.face.status
             self.daemon.on_properties = self.properties
+            self.daemon.on_reachable = self.reachable
             self.stack.connect("notify::visible-child", self.page_shown)
+            self.retry()
+
+        def retry(self) -> None:
+            """Ask the daemon for everything the pages show (at the start, and on Retry)."""
             self.face.refresh()
             self.settings.refresh()
+
+        def reachable(self, what_to_do: str | None) -> None:
+            """Show, or hide, what a person must do before the daemon can answer."""
+            if what_to_do:
+                self.problem_text.set_label(what_to_do)
+            self.problem.set_visible(bool(what_to_do))
+
+        def first_listing(self, enrolled: bool) -> None:
+            """Someone who has not enrolled yet starts on the Face page, at "Enrol my face"."""
+            if not enrolled:
+                self.stack.set_visible_child_name("face")
 
         def page_shown(self, stack, _param) -> None:
             """Show what is true now when a page comes into view (another tool may have changed it)."""
@@ -103,17 +126,42 @@ def build_window(app, Adw, Gtk):
     try:
         return Window()
     except GLib.Error as exc:
-        window = Adw.ApplicationWindow(
-            application=app, title="Face unlock", default_width=600, default_height=400
-        )
-        page = Adw.StatusPage(
-            title="Cannot reach face unlock", description=f"The system bus cannot be reached: {exc.message}"
-        )
-        window.set_content(page)
-        return window
+        return no_bus(app, Adw, Gtk, exc.message, lambda: build_window(app, Adw, Gtk, pam_dir))
+
+
+def no_bus(app, Adw, Gtk, why: str, again):
+    """The window when the system bus itself cannot be reached: why, and a Retry that tries again."""
+    window = Adw.ApplicationWindow(
+        application=app, title="Face unlock", default_width=600, default_height=400
+    )
+    retry = Gtk.Button(label="Retry", halign=Gtk.Align.CENTER)
+    retry.add_css_class("pill")
+    page = Adw.StatusPage(
+        title="Cannot reach face unlock",
+        description=f"The system bus cannot be reached ({why}). Is D-Bus running? "
+        "Log out and in again, or restart the computer; then press Retry.",
+        child=retry,
+    )
+    window.set_content(page)
+
+    def clicked(_button) -> None:
+        fresh = again()
+        window.destroy()
+        fresh.present()
+
+    retry.connect("clicked", clicked)
+    return window
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="faceunlock-settings", description="Face unlock's settings app.")
+    parser.add_argument(
+        "--pam-dir",
+        type=Path,
+        default=Path("/etc/pam.d"),
+        help="where the PAM services are, to show which ones ask for a face (default /etc/pam.d)",
+    )
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
         Adw, Gtk = load_gtk()
     except (ImportError, ValueError) as exc:
@@ -125,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     app = Adw.Application(application_id=APP_ID)
 
     def activate(application) -> None:
-        window = application.get_active_window() or build_window(application, Adw, Gtk)
+        window = application.get_active_window() or build_window(application, Adw, Gtk, args.pam_dir)
         window.present()
 
     app.connect("activate", activate)
-    return app.run(sys.argv[:1] if argv is None else [sys.argv[0], *argv])
+    return app.run([sys.argv[0], *rest])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,31 @@ LONG_MS = 10 * 60 * 1000
 """Enrolment may wait for a polkit password prompt and then for the person to turn their head."""
 
 
+NOT_INSTALLED = "org.freedesktop.DBus.Error.ServiceUnknown"
+NOT_STARTED = (
+    "org.freedesktop.DBus.Error.Spawn.",
+    "org.freedesktop.DBus.Error.NameHasNoOwner",
+    "org.freedesktop.DBus.Error.NoReply",
+    "org.freedesktop.DBus.Error.TimedOut",
+)
+
+
+def unreachable(exc: GLib.Error) -> str | None:
+    """What a person should do when the daemon cannot be reached (None: it answered, with an error)."""
+    name = Gio.DBusError.get_remote_error(exc) or ""
+    if name == NOT_INSTALLED:
+        return (
+            "The face unlock service is not installed. Install the faceunlock package "
+            "(or run: sudo faceunlock install), then press Retry."
+        )
+    if name.startswith(NOT_STARTED):
+        return (
+            "The face unlock service did not start or does not answer. "
+            "See: systemctl status faceunlock.service; then press Retry."
+        )
+    return None
+
+
 def describe(exc: GLib.Error) -> str:
     """A D-Bus error as the one line the daemon wrote, without GDBus's prefix."""
     name = Gio.DBusError.get_remote_error(exc) or ""
@@ -27,8 +52,10 @@ def describe(exc: GLib.Error) -> str:
     prefix = f"GDBus.Error:{name}: "
     if name and message.startswith(prefix):
         message = message[len(prefix) :]
-    if name == "org.freedesktop.DBus.Error.ServiceUnknown":
-        return "the faceunlock daemon is not running (systemctl status faceunlock.service)"
+    if name == NOT_INSTALLED:
+        return "the face unlock service is not installed"
+    if name.startswith(NOT_STARTED):
+        return "the face unlock service does not answer (systemctl status faceunlock.service)"
     return message
 
 
@@ -41,6 +68,8 @@ class Daemon:
         self.on_frame: Callable[[bytes, dict], None] | None = None
         self.on_enroll_status: Callable[[tuple], None] | None = None
         self.on_properties: Callable[[dict], None] | None = None
+        self.on_reachable: Callable[[str | None], None] | None = None
+        """Told after each answer: what to do when the daemon cannot be reached, or None."""
         self.watch = Gio.bus_watch_name_on_connection(
             self.con, BUS_NAME, Gio.BusNameWatcherFlags.NONE, self.appeared, self.vanished
         )
@@ -78,8 +107,10 @@ class Daemon:
             try:
                 value = con.call_finish(result)
             except GLib.Error as exc:
+                self.reached(exc)
                 done(None, describe(exc))
                 return
+            self.reached(None)
             unpacked = value.unpack() if value is not None else ()
             done(unpacked[0] if len(unpacked) == 1 else unpacked, None)
 
@@ -99,20 +130,31 @@ class Daemon:
     def get(self, prop: str, done: Done) -> None:
         def answered(con, result) -> None:
             try:
-                done(con.call_finish(result).unpack()[0], None)
+                value = con.call_finish(result).unpack()[0]
             except GLib.Error as exc:
+                self.reached(exc)
                 done(None, describe(exc))
+                return
+            self.reached(None)
+            done(value, None)
 
         args = GLib.Variant("(ss)", (INTERFACE, prop))
         self.con.call(
             BUS_NAME, OBJECT_PATH, PROPERTIES, "Get", args, GLib.VariantType("(v)"), 0, 5000, None, answered
         )
 
+    def reached(self, exc: GLib.Error | None) -> None:
+        if self.on_reachable:
+            self.on_reachable(None if exc is None else unreachable(exc))
+
     def list_enrolled(self, user: str, done: Done) -> None:
         self.call("ListEnrolled", GLib.Variant("(s)", (user,)), "(as)", done)
 
     def enroll(self, user: str, label: str, done: Done) -> None:
         self.call("Enroll", GLib.Variant("(ssu)", (user, label, 0)), "(u)", done, LONG_MS)
+
+    def cancel_enroll(self, done: Done) -> None:
+        self.call("CancelEnroll", None, None, done)
 
     def delete(self, user: str, label: str, done: Done) -> None:
         self.call("Delete", GLib.Variant("(ss)", (user, label)), None, done, LONG_MS)

@@ -16,10 +16,11 @@ class FacePage(Adw.PreferencesPage):
         self.window = window
         self.labels: list[str] = []
         self.rows: list[Gtk.Widget] = []
-        self.enrolling = False
+        self.enrolling = self.cancelling = False
+        self.listed_once = False
 
         self.list = Adw.PreferencesGroup(
-            title="Your enrolled face", description=f"Enrolments of {window.user}"
+            title="Your enrolled face", description=f"The faces that unlock your account ({window.user})"
         )
         self.empty = Adw.ActionRow(title="No face enrolled yet")
         self.list.add(self.empty)
@@ -33,7 +34,13 @@ class FacePage(Adw.PreferencesPage):
         self.button = Gtk.Button(label="Enrol my face", valign=Gtk.Align.CENTER)
         self.button.add_css_class("suggested-action")
         self.button.connect("clicked", self.enrol)
-        group.set_header_suffix(self.button)
+        self.cancel = Gtk.Button(label="Cancel", valign=Gtk.Align.CENTER, visible=False)
+        named(self.cancel, "Cancel the enrolment")
+        self.cancel.connect("clicked", self.cancel_enrol)
+        buttons = Gtk.Box(spacing=6)
+        buttons.append(self.cancel)
+        buttons.append(self.button)
+        group.set_header_suffix(buttons)
         self.instruction = label("Press “Enrol my face” to start", "title-2")
         self.progress = Gtk.ProgressBar(show_text=True, text="0 of 5 poses")
         self.poses = {pose: label(f"{PENDING} {pose}") for pose in ENROL_POSES}
@@ -56,6 +63,10 @@ class FacePage(Adw.PreferencesPage):
         if error and "not enrolled" not in error:
             self.window.report(f"Enrolments: {error}")
         self.labels = list(labels or [])
+        if not self.listed_once and (labels is not None or "not enrolled" in (error or "")):
+            self.listed_once = True
+            self.window.first_listing(bool(self.labels))
+        self.window.settings.show_enrolled(bool(self.labels))
         for row in self.rows:
             self.list.remove(row)
         self.rows = []
@@ -91,17 +102,31 @@ class FacePage(Adw.PreferencesPage):
     def enrol(self, _button) -> None:
         if self.enrolling or not self.window.claim_camera(self):
             return
-        self.enrolling = True
+        self.enrolling, self.cancelling = True, False
         self.window.status.set_label("")
         self.button.set_sensitive(False)
+        self.cancel.set_visible(True)
         self.instruction.set_label("Waiting for authorisation…")
         for pose, widget in self.poses.items():
             widget.set_label(f"{PENDING} {pose}")
         self.window.daemon.enroll(self.window.user, self.next_label(), self.ended)
 
+    def cancel_enrol(self, _button) -> None:
+        def done(_reply, error) -> None:
+            if error:
+                self.window.report(f"Cancel: {error}")
+
+        self.cancelling = True
+        self.cancel.set_sensitive(False)
+        self.instruction.set_label("Cancelling…")
+        self.window.daemon.cancel_enroll(done)
+
     def status(self, args: tuple) -> None:
         _user, stage, message, captured, needed, done = args
         if done:
+            return
+        if self.cancelling:
+            self.window.daemon.cancel_enroll(lambda _reply, _error: None)
             return
         self.instruction.set_label(message[:1].upper() + message[1:])
         if needed:
@@ -122,8 +147,13 @@ class FacePage(Adw.PreferencesPage):
     def ended(self, count, error) -> None:
         self.enrolling = False
         self.button.set_sensitive(True)
+        self.cancel.set_visible(False)
+        self.cancel.set_sensitive(True)
         self.window.release_camera(self)
-        if error:
+        if error and error.startswith("enrolment cancelled"):
+            self.instruction.set_label("Cancelled: nothing was stored")
+            self.window.report("Enrolment cancelled: nothing was stored")
+        elif error:
             self.instruction.set_label("Not enrolled")
             self.window.report(f"Enrolment: {error}")
         else:

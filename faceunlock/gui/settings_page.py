@@ -1,16 +1,21 @@
 """The "Settings" page: security level, where face unlock is used, and the latest attempts.
 
 A change is asked of the daemon (SetSetting, through polkit); the widgets show
-what the daemon says is in effect, so a refused change springs back.
+what the daemon says is in effect, so a refused change springs back. A switch
+whose PAM services do not include face unlock (pam-auth-update was never run)
+shows off, greyed, with the command that sets it up.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from gi.repository import Adw, GLib, Gtk
 
 from faceunlock.gui.widgets import named
+from faceunlock.settings import MASTER
+from faceunlock.settings import SWITCHES as SERVICES
 
 LEVELS = {
     "strict": "Strict: fewest false accepts (1 in a million comparisons), more retries",
@@ -29,9 +34,27 @@ SWITCHES = {
 }
 """Each switch: its name and a line under it. Off takes the service out; a switch the administrator
 has not listed in [pam] services stays off (the daemon refuses to turn it on, and says so)."""
-WORDS = {"verify.security_level": "security level"} | {
+WORDS = {"verify.security_level": "security level", MASTER: "face unlock"} | {
     key: f"face unlock for {what}" for key, (what, _) in SWITCHES.items()
 }
+SET_UP = "sudo pam-auth-update --enable faceunlock"
+"""The one command that puts face unlock into Debian's PAM stacks."""
+
+
+def stacked(pam_dir: Path) -> set[str] | None:
+    """The PAM services whose auth stack includes face unlock (None: /etc/pam.d cannot be read)."""
+    from faceunlock.service.pam_stacks import face_lines
+
+    try:
+        return {line.service for line in face_lines(pam_dir)}
+    except OSError:
+        return None
+
+
+def not_set_up(key: str, services: set[str] | None) -> bool:
+    """Whether a switch's services lack face unlock in PAM. The lock screen also unlocks through
+    logind, without PAM, so it is never "not set up"."""
+    return key != "pam.lock_screen" and services is not None and not services & set(SERVICES[key])
 
 
 def describe(value: GLib.Variant) -> str:
@@ -65,17 +88,30 @@ class SettingsPage(Adw.PreferencesPage):
         level.add(self.level_row)
         self.add(level)
 
-        use = Adw.PreferencesGroup(title="Use face unlock for")
+        self.use = Adw.PreferencesGroup(title="Use face unlock for")
         self.switches: dict[str, Gtk.Switch] = {}
+        self.rows: dict[str, Adw.ActionRow] = {}
+        master = Gtk.Switch(valign=Gtk.Align.CENTER)
+        named(master, "Face unlock")
+        master.connect("state-set", self.switch_set, MASTER)
+        self.master_row = Adw.ActionRow(
+            title="Face unlock",
+            subtitle="Off: every prompt asks for your password, and the lock screen stays locked",
+            activatable_widget=master,
+        )
+        self.master_row.add_suffix(master)
+        self.use.add(self.master_row)
+        self.switches[MASTER] = master
         for key, (what, line) in SWITCHES.items():
             switch = Gtk.Switch(valign=Gtk.Align.CENTER)
             named(switch, f"Use face unlock for {what}")
             switch.connect("state-set", self.switch_set, key)
             row = Adw.ActionRow(title=what[:1].upper() + what[1:], subtitle=line, activatable_widget=switch)
             row.add_suffix(switch)
-            use.add(row)
+            self.use.add(row)
             self.switches[key] = switch
-        self.add(use)
+            self.rows[key] = row
+        self.add(self.use)
 
         self.attempts = Adw.PreferencesGroup(title="Recent attempts", description="Since the daemon started")
         refresh = Gtk.Button(label="Refresh", valign=Gtk.Align.CENTER)
@@ -93,14 +129,24 @@ class SettingsPage(Adw.PreferencesPage):
             if level in self.levels:
                 self.levels[level].set_active(True)
                 self.level_row.set_subtitle(LEVELS[level])
+            services = stacked(self.window.pam_dir)
+            master = bool(values.get(MASTER, True))
             for key, switch in self.switches.items():
-                on = bool(values.get(key, False))
+                missing = not_set_up(key, services) if key in SWITCHES else False
+                on = bool(values.get(key, False)) and not missing
                 switch.set_state(on)
                 switch.set_active(on)
+                switch.set_sensitive(not missing and (master or key == MASTER))
+                if key in self.rows:
+                    line = f"Not set up: {SET_UP}" if missing else SWITCHES[key][1]
+                    self.rows[key].set_subtitle(GLib.markup_escape_text(line))
         finally:
             self.updating = False
         if values.get("error"):
             self.window.report(f"Face unlock is off: {values['error']}")
+
+    def show_enrolled(self, enrolled: bool) -> None:
+        self.use.set_description(None if enrolled else "Nothing asks for your face until you enrol it")
 
     def refresh(self) -> None:
         self.window.daemon.get("Settings", lambda values, error: self.loaded(values, error))

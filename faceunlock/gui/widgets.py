@@ -12,6 +12,22 @@ def label(text: str = "", css: str | None = None, xalign: float = 0.0, wrap: boo
     return widget
 
 
+def notice(action: str, clicked) -> tuple[Gtk.Box, Gtk.Label]:
+    """A bar across the window for something that stops the app working: what is wrong, what to do,
+    and a button that tries again (libadwaita's banner is newer than Debian 12's)."""
+    text = label("", "heading")
+    text.set_hexpand(True)
+    button = Gtk.Button(label=action, valign=Gtk.Align.CENTER)
+    button.connect("clicked", lambda _b: clicked())
+    bar = Gtk.Box(spacing=12, visible=False)
+    for side in ("start", "end", "top", "bottom"):
+        getattr(bar, f"set_margin_{side}")(8)
+    bar.add_css_class("card")
+    bar.append(text)
+    bar.append(button)
+    return bar, text
+
+
 def named(widget: Gtk.Widget, name: str) -> Gtk.Widget:
     """Give a widget the name that screen readers (and the tests, through AT-SPI) know it by."""
     widget.update_property([Gtk.AccessibleProperty.LABEL], [name])
