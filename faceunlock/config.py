@@ -177,7 +177,9 @@ class DaemonConfig:
 
 @dataclass(frozen=True)
 class PamConfig:
-    enabled: bool = opt(True, doc="face unlock for PAM at all (faceunlock disable | enable)")
+    enabled: bool = opt(
+        True, doc="face unlock at all: PAM and the automatic unlock (faceunlock disable | enable)"
+    )
     services: tuple = opt(PAM_SERVICES, doc="PAM services that may use face unlock", item=pam_service)
     confirm: tuple = opt(
         CONFIRM_SERVICES, doc="services that scan only after an empty Enter at the prompt", item=pam_service

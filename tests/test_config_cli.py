@@ -88,7 +88,7 @@ def test_unsafe_values_need_insecure_first(path, capsys):
 
 def test_disable_and_enable_switch_every_pam_service(path, capsys):
     code, out, _ = run(capsys, "disable", "--config", str(path))
-    assert code == 0 and "off for every PAM service" in out
+    assert code == 0 and "off (sudo, su, lock screens, the automatic unlock)" in out
     assert config.load(path).pam.enabled is False
     assert run(capsys, "enable", "--config", str(path))[0] == 0
     assert config.load(path).pam.enabled is True

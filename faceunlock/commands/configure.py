@@ -31,8 +31,8 @@ def register(sub) -> None:
         q.add_argument("--config", help=f"config file (default {CONFIG_PATH})")
         q.set_defaults(run=run)
     for name, text in (
-        ("disable", "turn face unlock off for every PAM service at once"),
-        ("enable", "turn face unlock for PAM back on"),
+        ("disable", "turn face unlock off everywhere: every PAM service and the automatic unlock"),
+        ("enable", "turn face unlock back on"),
     ):
         q = sub.add_parser(name, help=text)
         q.add_argument("--config", help=f"config file (default {CONFIG_PATH})")
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     path = config_path(args)
     if args.command in ("disable", "enable"):
         config_edit.set_value(path, "pam.enabled", "true" if args.command == "enable" else "false")
-        state = "on" if args.command == "enable" else "off for every PAM service (sudo, su, lock screens)"
+        state = "on" if args.command == "enable" else "off (sudo, su, lock screens, the automatic unlock)"
         print(f"face unlock is {state}; set pam.enabled in {path}")
         return 0
     if args.action == "set":
