@@ -20,7 +20,10 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def colour_of(frame: Frame) -> tuple[int, int, int]:
-    """Green under the threshold, red above it, amber when the face cannot be judged."""
+    """Green under the threshold, red above it or when refused as a photo or a screen, amber when the
+    face cannot be judged."""
+    if frame.decision == "refused" or frame.liveness == "fail":
+        return RED
     if frame.distance is None or frame.threshold is None:
         return AMBER
     return GREEN if frame.distance < frame.threshold else RED

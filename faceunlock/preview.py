@@ -27,6 +27,8 @@ from faceunlock.vision.detect import Face
 
 SHOW_DECISION_S = 2.5
 """How long a finished scan's decision stays on screen while the next scan runs."""
+REFUSED_AS_IMAGE = "looks like a photo or a screen"
+"""What the preview says while the face matches but liveness holds it back."""
 
 
 @dataclass
@@ -172,13 +174,23 @@ class Preview:
             self.scan = None
         if self.shown and self.clock() - self.shown[2] <= SHOW_DECISION_S:
             frame.decision, frame.reason = self.shown[0], self.shown[1]
+        elif self.held_back(scan, frame):
+            frame.decision, frame.reason = "refused", REFUSED_AS_IMAGE
         else:
             frame.decision, frame.reason = "scanning", self.progress(scan)
         return frame
 
+    def held_back(self, scan: Scan, frame: Frame) -> bool:
+        """Whether the face matches but liveness refuses it: an attack cue, or a face that has been
+        watched for the whole liveness window, matches often enough, and is still not judged live."""
+        if frame.liveness == "fail":
+            return True
+        watched = scan.track >= self.cfg.liveness.window
+        return frame.liveness == "doubt" and watched and scan.streak >= self.cfg.verify.consecutive
+
     def progress(self, scan: Scan) -> str:
+        window = self.cfg.liveness.window
         return (
-            f"{scan.streak} matching windows of {scan.fused.size} frame(s) in a row "
-            f"({self.cfg.verify.consecutive} needed), "
-            f"face watched {scan.track} of {self.cfg.liveness.window} frames"
+            f"matching {min(scan.streak, self.cfg.verify.consecutive)} of {self.cfg.verify.consecutive} "
+            f"in a row; liveness watched {min(scan.track, window)} of {window} frames"
         )

@@ -72,6 +72,36 @@ def test_preview_writes_an_annotated_video_and_frames_and_records_nothing(
     assert "attempt user=" not in caplog.text, "the preview is not an attempt"
 
 
+def test_a_replay_of_the_owner_is_shown_refused_in_red(person_a, video_dir, tmp_path, capsys):
+    """The owner's face replayed on a screen matches, but liveness holds it back: the preview says
+    "refused: looks like a photo or a screen" and draws the box red, not green and "scanning"."""
+    store, _shown = person_a
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    cap = cv2.VideoCapture(str(video_dir / "replay-person-a.webm"))
+    for i in range(90):
+        ok, frame = cap.read()
+        assert ok
+        cv2.imwrite(str(replay / f"frame{i:04d}.png"), frame)
+    video = tmp_path / "out.mp4"
+    args = ["test", "--user", "alice", "--source", str(replay), "--store", str(store), "--threads", "1"]
+    assert main([*args, "--json", "--record", str(video)]) == 0
+    figures = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    decisions = [f["decision"] for f in figures]
+    assert "match" not in decisions
+    refused = [k for k, f in enumerate(figures) if f["decision"] == "refused"]
+    assert len(refused) >= 10, decisions
+    assert {figures[k]["reason"] for k in refused} == {"looks like a photo or a screen"}
+    assert all(figures[k]["liveness"] in ("doubt", "fail") for k in refused)
+    cap = cv2.VideoCapture(str(video))
+    for _ in range(refused[-1] + 1):
+        ok, img = cap.read()
+        assert ok
+    x1, y1, x2, y2 = (int(round(v)) for v in figures[refused[-1]]["box"])
+    edge = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)[(y1 + y2) // 2, max(0, x1 - 2) : x1 + 3].astype(int)
+    assert np.abs(edge - np.array(RED)).sum(axis=1).min() < 90, "the face box is red"
+
+
 def test_preview_without_a_display_needs_an_output(person_a, monkeypatch, capsys):
     store, shown = person_a
     monkeypatch.delenv("DISPLAY", raising=False)
