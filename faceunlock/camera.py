@@ -28,6 +28,8 @@ MAX_IMAGE_BYTES = 64 * 1024 * 1024
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+"""FFmpeg quiet (AV_LOG_QUIET): a corrupt video is reported once, in our words, not as its log lines."""
 
 import cv2  # noqa: E402  (the environment above must be set before OpenCV loads)
 

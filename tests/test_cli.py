@@ -210,6 +210,19 @@ def test_bad_sources_never_match_and_lose_nothing(enrolled, tmp_path, capsys, ki
     assert unchanged(enrolled) == before
 
 
+def test_a_corrupt_video_is_one_line_of_error_without_library_noise(enrolled, tmp_path):
+    video = tmp_path / "corrupt.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(50_000))
+    for command in ("verify", "enroll"):
+        store = enrolled if command == "verify" else tmp_path / "new"
+        cmd = [sys.executable, "-m", "faceunlock", command, "--user", "alice", "--source", str(video)]
+        proc = subprocess.run([*cmd, "--store", str(store)], capture_output=True, text=True, timeout=120)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        ours = ("faceunlock: ", "Enrolling alice: ")
+        assert proc.returncode == EXIT_ERROR and all(line.startswith(ours) for line in lines), proc.stderr
+        assert lines[-1] == f"faceunlock: error: cannot open video file {video}: unsupported or corrupt"
+
+
 def test_truncated_enrolment_file(enrolled, video_frames, tmp_path, capsys):
     store = tmp_path / "s"
     store.mkdir(mode=0o700)
