@@ -132,6 +132,16 @@ class Template:
     def labels(self) -> list[str]:
         return [e.label for e in self.enrolments]
 
+    def distance_to(self, embeddings: np.ndarray, replacing: str = "") -> float | None:
+        """How far a new look is from this person: the distance from its centroid to the nearest
+        centroid of the other looks (None when there is no other look to compare with)."""
+        looks = [e for e in self.enrolments if e.label != replacing]
+        if not looks:
+            return None
+        centre = np.asarray(embeddings, np.float64).mean(0)
+        centres = [np.asarray(e.embeddings, np.float64).mean(0) for e in looks]
+        return min(float(np.linalg.norm(centre - other)) for other in centres)
+
 
 def content_digest(body: dict) -> str:
     """sha256 of the canonical JSON of a template body (everything but the digest)."""

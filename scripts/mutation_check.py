@@ -359,6 +359,13 @@ MUTATIONS = (
         ("tests/test_settings.py",),
     ),
     M(
+        "daemon enrolment: another person's face is not added as a look",
+        "faceunlock/service/daemon.py",
+        "            self.refuse_another_person(user, label, anchors, cfg)\n",
+        "",
+        ("tests/test_service_desktop.py",),
+    ),
+    M(
         "CancelEnroll: only the caller's own enrolment",
         "faceunlock/service/daemon.py",
         "        stop = self.enrolments.get(call.sender)\n",

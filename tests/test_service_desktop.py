@@ -123,6 +123,25 @@ def dana_enrolled(svc) -> None:
         svc.proxy().Enroll("dana", "default", 0, timeout=180)
 
 
+def test_another_persons_face_is_not_added_as_a_look(ui_service):
+    """fprintd refuses a duplicate finger; the daemon refuses a look that is another person's face
+    (nobody can be asked over D-Bus), and keeps one of the same person."""
+    svc = ui_service
+    dana_enrolled(svc)
+    before = (svc.store / "dana.json").read_bytes()
+    svc.point_camera("person-a")
+    with pytest.raises(GLib.Error) as refused:
+        svc.proxy().Enroll("dana", "second", 5, timeout=120)
+    assert "does not resemble the enrolment of dana" in refused.value.message
+    assert (svc.store / "dana.json").read_bytes() == before
+    svc.point_camera("straight")
+    try:
+        assert svc.proxy().Enroll("dana", "second", 5, timeout=120) == 5
+        assert svc.proxy().ListEnrolled("dana") == ["default", "second"]
+    finally:
+        svc.proxy().Delete("dana", "second")
+
+
 def test_preview_streams_the_policy_and_records_nothing(ui_service):
     svc = ui_service
     proxy = svc.proxy()

@@ -10,7 +10,8 @@ asks polkit. Nobody is enrolled at the start. Camera folders:
   20-43, left 100-123, right 260-283, down 370-393, up 450-473);
 - "straight": live-person-c.mp4 frames 520-579 (looking straight, held out);
   "straight-long": the same five times over;
-- "empty": an empty grey room (no face); "empty-long": the same for 3000 frames (minutes).
+- "empty": an empty grey room (no face); "empty-long": the same for 3000 frames (minutes);
+- "person-a": live-person-a.webm frames 0-39, another person.
 
 Loaded as a pytest plugin from conftest.py; the fixture is shared by the
 session, and only ever started by tests that ask for it (as root).
@@ -59,6 +60,7 @@ services = ["sudo", "su", "login", "polkit-1", "gdm-password", "swaylock"]
 
 
 def person_c_frames(video: Path, root: Path) -> dict[str, Path]:
+    """The camera folders (see above) from live-person-c.mp4, and live-person-a.webm beside it."""
     import cv2
     import numpy as np
 
@@ -79,6 +81,13 @@ def person_c_frames(video: Path, root: Path) -> dict[str, Path]:
     empty_long.mkdir(exist_ok=True)
     for i in range(3000):
         (empty_long / f"frame{i:04d}.png").symlink_to(folders["empty"] / "frame0000.png")
+    other = folders["person-a"] = root / "person-a"
+    other.mkdir(exist_ok=True)
+    cap = cv2.VideoCapture(str(video.parent / "live-person-a.webm"))
+    for i in range(40):
+        ok, frame = cap.read()
+        assert ok, f"live-person-a.webm ended at frame {i}"
+        cv2.imwrite(str(other / f"frame{i:04d}.png"), frame)
     long = folders["straight-long"] = root / "straight-long"
     long.mkdir(exist_ok=True)
     for loop in range(5):

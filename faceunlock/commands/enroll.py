@@ -7,8 +7,6 @@ import json
 import pwd
 import sys
 
-import numpy as np
-
 from faceunlock import config as config_mod
 from faceunlock import runtime
 from faceunlock.commands.common import add_common, add_store, load_config
@@ -81,12 +79,8 @@ def resembles(template, anchors, per_pair: float, args: argparse.Namespace) -> b
     """A new look must be the same person as the user's enrolment: its centroid under the per-pair
     threshold from some existing look's. Otherwise say so, and ask (fprintd refuses a duplicate
     finger; here another person's face added as a look would unlock the account)."""
-    looks = [e for e in template.enrolments if e.label != args.label] if template else []
-    if not looks:
-        return True
-    centre = np.asarray(anchors, np.float64).mean(0)
-    nearest = min(float(np.linalg.norm(centre - np.asarray(e.embeddings, np.float64).mean(0))) for e in looks)
-    if nearest < per_pair:
+    nearest = template.distance_to(anchors, replacing=args.label) if template else None
+    if nearest is None or nearest < per_pair:
         return True
     print(
         f"This face does not resemble the enrolment of {args.user} (distance {nearest:.3f}, the same "

@@ -535,6 +535,7 @@ class FaceUnlockService:
 
         def run() -> tuple:
             anchors, report = streams.enrol(self.pipeline, cfg, user, frames, stream, stop)
+            self.refuse_another_person(user, label, anchors, cfg)
             self.store.add(user, label, anchors)
             return len(anchors), report
 
@@ -563,6 +564,19 @@ class FaceUnlockService:
         self.submit(Job("enrolling", run, done, deadline=deadline), key=("enrol", user))
         self.enrolments[sender] = stop
         watch = NameWatch(self.bus.con, sender, stop.set)
+
+    def refuse_another_person(self, user: str, label: str, anchors: np.ndarray, cfg: Config) -> None:
+        """A new look must resemble the user's other looks (as `faceunlock enroll` checks, but nobody
+        can be asked here): another person's face added to an account would unlock it."""
+        template = self.store.existing(user)
+        nearest = template.distance_to(anchors, replacing=label) if template else None
+        limit = self.card.threshold(cfg.verify.security_level)
+        if nearest is not None and nearest >= limit:
+            raise Failed(
+                f"not enrolled: this face does not resemble the enrolment of {user} (distance "
+                f"{nearest:.3f}; the same person stays under {limit:.3f}). Is it someone else? To start "
+                "over with a new face, delete the enrolment first"
+            )
 
     def CancelEnroll(self, call: Call) -> None:
         stop = self.enrolments.get(call.sender)
