@@ -305,6 +305,52 @@ def test_non_root_callers_need_polkit_and_act_on_themselves_only(ui_service):
     assert remote["error"] == f"{IFACE}.Error.PermissionDenied", "not at the seat: no preview"
 
 
+def nobody_runs(svc, *args: str, answer: str = "") -> subprocess.CompletedProcess:
+    """`faceunlock ARGS` as nobody (no --store, no --source: the real paths, through the daemon)."""
+    need("setpriv")
+    cmd = [*NOBODY, sys.executable, "-m", "faceunlock", *args]
+    env = {**svc.bus.env(), "HOME": "/nonexistent"}
+    return subprocess.run(cmd, input=answer, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_an_ordinary_user_enrols_and_removes_their_own_face_from_the_command_line(ui_service):
+    """As fprintd-enroll: nobody's `faceunlock enroll` goes through the daemon (polkit asks for
+    nobody's own password), shows its guidance, and stores nobody's face; another account's is
+    refused, and a polkit refusal is said in words with the error status."""
+    svc = ui_service
+    polkit = svc.polkit()
+    stored = svc.store / "nobody.json"
+
+    def labels() -> list[str]:
+        return svc.proxy().ListEnrolled("nobody") if stored.exists() else []
+
+    had = labels()
+    with as_nobody_at_the_seat(svc):
+        try:
+            svc.point_camera("poses")
+            polkit.SetAnswer("org.faceunlock.enroll", "no")
+            denied = nobody_runs(svc, "enroll", "--user", "nobody", "--label", "cli")
+            assert denied.returncode == 3, denied.stderr
+            assert "not authorised to enrol or delete a face" in denied.stderr
+            other = nobody_runs(svc, "enroll", "--user", "dana")
+            assert other.returncode == 3 and "only your own face" in other.stderr, other.stderr
+            polkit.SetAnswer("org.faceunlock.enroll", "yes")
+            done = nobody_runs(svc, "enroll", "--user", "nobody", "--label", "cli")
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == "enrolled nobody (cli): 5 embeddings"
+            assert "straight:" in done.stderr and "left:" in done.stderr, "the daemon's guidance is shown"
+            listed = nobody_runs(svc, "list", "--user", "nobody")
+            assert listed.returncode == 0 and "  cli" in listed.stdout.splitlines(), listed.stdout
+            kept = nobody_runs(svc, "remove", "--user", "nobody", "--label", "cli", answer="n\n")
+            assert kept.returncode == 1 and "cli" in svc.proxy().ListEnrolled("nobody")
+            gone = nobody_runs(svc, "remove", "--user", "nobody", "--label", "cli", "-y")
+            assert gone.returncode == 0, gone.stderr
+            assert labels() == had
+        finally:
+            if "cli" in labels():
+                svc.proxy().Delete("nobody", "cli")
+
+
 @pytest.mark.parametrize(
     "action,method,args",
     [

@@ -9,6 +9,7 @@ import sys
 
 from faceunlock import config as config_mod
 from faceunlock import runtime
+from faceunlock.commands import as_user
 from faceunlock.commands.common import add_common, add_store, load_config
 from faceunlock.config import ENROL_POSES
 from faceunlock.errors import EnrollError, UserError
@@ -96,6 +97,8 @@ def resembles(template, anchors, per_pair: float, args: argparse.Namespace) -> b
 def run(args: argparse.Namespace) -> int:
     check_user(args.user)
     check_label(args.label)
+    if as_user.wanted(args):
+        return as_user.enroll(args)
     if args.store is None and not account_exists(args.user):
         raise UserError(
             f"there is no account {args.user!r} on this machine: face unlock enrols the faces of its users "

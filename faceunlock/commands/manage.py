@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from faceunlock.commands import as_user
 from faceunlock.commands.common import add_store, load_config
 from faceunlock.errors import EXIT_NO_MATCH, UserError
 from faceunlock.lockout import Lockout
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         Lockout(cfg.store.path, cfg.verify).password_used(user)
         print(f"recorded a password login for {user}; face unlock lockout cleared")
         return 0
+    if as_user.wanted(args):
+        return as_user.manage(args)
     store = open_store(cfg)
     if args.command == "list":
         template = store.load(args.user)
