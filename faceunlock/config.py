@@ -50,6 +50,16 @@ PAM_SERVICES = LOCK_SCREENS
 plain colour camera, anything more is opt-in ([pam] services); sudo and polkit-1 then ask for an
 empty Enter first ([pam] confirm)."""
 CONFIRM_SERVICES = ("sudo", "sudo-i", "polkit-1")
+SWITCHES = {
+    "pam.lock_screen": LOCK_SCREENS,
+    "pam.sudo": ("sudo", "sudo-i"),
+    "pam.su": ("su", "su-l"),
+    "pam.polkit": ("polkit-1",),
+    "pam.login": ("login",),
+}
+"""The settings app's on/off keys and the PAM services each stands for (faceunlock.settings)."""
+MASTER_SWITCH = "pam.enabled"
+"""The settings app's switch for everything: off is [pam] enabled = false."""
 REMOTE_SERVICES = frozenset(
     {
         "sshd",

@@ -34,23 +34,15 @@ from pathlib import Path
 
 from faceunlock import config as config_mod
 from faceunlock.atomic import atomic_write
-from faceunlock.config import LOCK_SCREENS, SECURITY_LEVELS, Config
+from faceunlock.config import SECURITY_LEVELS, Config
 from faceunlock.errors import ConfigError
 
 FILE_NAME = "settings.json"
 SERVICE_USER = "faceunlock"
 MAX_BYTES = 4096
-SUDO_SERVICES = ("sudo", "sudo-i")
-LOCK_SCREEN_SERVICES = LOCK_SCREENS
-SWITCHES = {
-    "pam.lock_screen": LOCK_SCREEN_SERVICES,
-    "pam.sudo": SUDO_SERVICES,
-    "pam.su": ("su", "su-l"),
-    "pam.polkit": ("polkit-1",),
-    "pam.login": ("login",),
-}
+SWITCHES = config_mod.SWITCHES
 """Each on/off key and the PAM services it stands for: off removes them, on never adds one."""
-MASTER = "pam.enabled"
+MASTER = config_mod.MASTER_SWITCH
 """The switch for everything: off turns every PAM service and the automatic unlock off."""
 KEYS = {"verify.security_level": SECURITY_LEVELS, MASTER: (True, False)} | {
     key: (True, False) for key in SWITCHES

@@ -104,7 +104,7 @@ def enroll(args: argparse.Namespace) -> int:
 def manage(args: argparse.Namespace) -> int:
     from gi.repository import GLib
 
-    from faceunlock.commands.manage import confirmed
+    from faceunlock.commands.common import confirmed
 
     user = own(args.user)
     daemon = Daemon()

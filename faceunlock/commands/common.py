@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from faceunlock import config as config_mod
 
@@ -24,3 +25,16 @@ def load_config(args: argparse.Namespace) -> config_mod.Config:
     cfg = config_mod.load(getattr(args, "config", None))
     cfg = config_mod.replace(cfg, "camera", source=getattr(args, "source", None))
     return config_mod.replace(cfg, "store", path=getattr(args, "store", None))
+
+
+def confirmed(args: argparse.Namespace, question: str) -> bool:
+    """Ask on the terminal (or read the answer from standard input) unless --yes; only y or yes
+    deletes. Nothing deleted is said, and exits 1."""
+    if args.yes:
+        return True
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    print("kept: nothing was deleted (-y deletes without asking)", file=sys.stderr)
+    return False

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from faceunlock.commands import as_user
-from faceunlock.commands.common import add_store, load_config
+from faceunlock.commands.common import add_store, confirmed, load_config
 from faceunlock.errors import EXIT_NO_MATCH, UserError
 from faceunlock.lockout import Lockout
 from faceunlock.runtime import open_store
@@ -76,16 +75,3 @@ def run(args: argparse.Namespace) -> int:
     store.clear(args.user)
     print(f"removed all enrolments of {args.user}")
     return 0
-
-
-def confirmed(args: argparse.Namespace, question: str) -> bool:
-    """Ask on the terminal (or read the answer from standard input) unless --yes; only y or yes
-    deletes. Nothing deleted is said, and exits 1."""
-    if args.yes:
-        return True
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline().strip().lower()
-    if answer in ("y", "yes"):
-        return True
-    print("kept: nothing was deleted (-y deletes without asking)", file=sys.stderr)
-    return False

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from gi.repository import Adw, GLib, Gtk
 
+from faceunlock.config import MASTER_SWITCH as MASTER
+from faceunlock.config import SWITCHES as SERVICES
 from faceunlock.gui.widgets import named
-from faceunlock.settings import MASTER
-from faceunlock.settings import SWITCHES as SERVICES
 
 LEVELS = {
     "strict": "Strict: fewest false accepts (1 in a million comparisons), more retries",
