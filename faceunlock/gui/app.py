@@ -153,15 +153,23 @@ def no_bus(app, Adw, Gtk, why: str, again):
     return window
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="faceunlock-settings", description="Face unlock's settings app.")
+def build_parser() -> argparse.ArgumentParser:
+    """The app's own options (GTK's are passed on to it)."""
+    parser = argparse.ArgumentParser(
+        prog="faceunlock-settings",
+        description="Enrol your face, see what the camera sees, and choose where face unlock is used.",
+    )
     parser.add_argument(
         "--pam-dir",
         type=Path,
         default=Path("/etc/pam.d"),
         help="where the PAM services are, to show which ones ask for a face (default /etc/pam.d)",
     )
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, rest = build_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
         Adw, Gtk = load_gtk()
     except (ImportError, ValueError) as exc:

@@ -39,6 +39,7 @@ POLKIT_ACTIONS = "usr/share/polkit-1/actions/org.faceunlock.policy"
 DESKTOP = "usr/share/applications/org.faceunlock.Settings.desktop"
 MANUALS = {
     "usr/share/man/man1/faceunlock.1": "man/faceunlock.1",
+    "usr/share/man/man1/faceunlock-settings.1": "man/faceunlock-settings.1",
     "usr/share/man/man5/faceunlock.conf.5": "man/faceunlock.conf.5",
     "usr/share/man/man8/faceunlock-pam.8": "man/faceunlock-pam.8",
 }
@@ -59,6 +60,16 @@ FILES = {
     **MANUALS,
     **COMPLETIONS,
 }
+PACKAGE_PLACES = {UNIT: "lib/systemd/system/faceunlock.service"}
+"""Where the Debian package puts a file of FILES elsewhere (a package's units live in /lib)."""
+
+
+def package_files() -> dict[str, Path]:
+    """What scripts/build-deb.sh installs from FILES, the list `faceunlock install` uses too, so that
+    the two cannot drift: each file's place in the package and its source in the package data."""
+    return {PACKAGE_PLACES.get(rel, rel): package_data(src) for rel, src in FILES.items()}
+
+
 PAM_MODULE = f"lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/security/pam_faceunlock.so"
 """Where libpam looks for modules on Debian (/lib/<multiarch>/security, /usr/lib/... when merged)."""
 BINARIES = {PAM_MODULE: "pam/pam_faceunlock.so"}
@@ -285,3 +296,8 @@ def uninstall(root: str | Path = "/", purge: bool = False) -> list[str]:
     if live(root):
         done.append(best_effort("systemctl", "daemon-reload"))
     return done
+
+
+if __name__ == "__main__":
+    for place, source in package_files().items():
+        print(f"{source}\t{place}")

@@ -102,6 +102,30 @@ def test_apt_install(package):
     print(status)
 
 
+def test_the_package_holds_the_whole_product(package, deb):
+    """The settings app with its launcher, polkit actions and man page, from the list that
+    `faceunlock install` uses too; GTK 4 and libadwaita only recommended."""
+    from faceunlock.service.install import package_files
+
+    rig = package
+    listed = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    shipped = {line.split(maxsplit=5)[5].split(" -> ")[0].lstrip(".") for line in listed.splitlines()}
+    for place in package_files():
+        wanted = f"/{place}" + (".gz" if place.startswith("usr/share/man/") else "")
+        assert wanted in shipped, f"{wanted} is not in the package"
+    for path in (
+        "/usr/bin/faceunlock-settings",
+        "/usr/share/polkit-1/actions/org.faceunlock.policy",
+        "/usr/share/applications/org.faceunlock.Settings.desktop",
+        "/usr/share/man/man1/faceunlock-settings.1.gz",
+    ):
+        assert rig.sb.run(["test", "-e", path], check=False).returncode == 0, f"{path} is not installed"
+    assert "org.faceunlock.enroll" in rig.sb.out("pkaction")
+    recommends = subprocess.run(["dpkg-deb", "-f", str(deb), "Recommends"], capture_output=True, text=True)
+    assert recommends.stdout.strip() == "gir1.2-gtk-4.0, gir1.2-adw-1"
+    assert "gir1.2-gtk-4.0" not in depends(deb), "a server install stays without GTK"
+
+
 def test_the_packaged_daemon_unlocks_a_locked_session_from_a_live_video(package):
     rig = package
     rig.write_config(config_text(camera=f"{VIDEO_DIR}/live-person-a.webm"))
