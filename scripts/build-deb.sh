@@ -16,7 +16,13 @@
 # - maintainer scripts from packaging/debian: postinst enables and starts the daemon, prerm takes
 #   face unlock out of the PAM stacks and stops it, postrm --purge deletes the enrolled faces.
 #
-# usage: scripts/build-deb.sh [--out DIR] [--compress xz|zstd|gzip|none] [--level N] [--lintian]
+# usage: scripts/build-deb.sh [--release bookworm|trixie] [--out DIR] [--compress xz|zstd|gzip|none]
+#                              [--level N] [--lintian]
+#   --release R    the Debian release to build for (default: this machine's). Another release is
+#                  built inside a booted container of it (../shared/tools/systemd-sandbox/run.sh, or
+#                  $FACEUNLOCK_SANDBOX; its network reaches the Debian and PyPI registries), from the
+#                  checkout's tracked and unignored files, so that the interpreter, PyGObject and
+#                  native libraries are that release's (scripts/build-deb-inside.sh)
 #   --out DIR      where the .deb goes (default: out/)
 #   --compress     dpkg-deb's compressor (default xz; zstd: 108 MiB in 18 s on 2 cores, 2026-12-07;
 #                  gzip --level 1 is faster still and larger)
@@ -28,18 +34,49 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-OUT=out COMPRESS=xz LEVEL= LINTIAN=0
+OUT=out COMPRESS=xz LEVEL= LINTIAN=0 RELEASE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=$2; shift 2;;
     --compress) COMPRESS=$2; shift 2;;
     --level) LEVEL=$2; shift 2;;
     --lintian) LINTIAN=1; shift;;
+    --release) RELEASE=$2; shift 2;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0;;
     *) echo "build-deb.sh: unknown option $1" >&2; exit 2;;
   esac
 done
-PY=$ROOT/.venv/bin/python
+HERE=$(. /etc/os-release && echo "$VERSION_CODENAME")
+COMMIT=${FACEUNLOCK_COMMIT:-$(git rev-parse --short HEAD)}
+COMMIT_TIME=${FACEUNLOCK_COMMIT_TIME:-$(git log -1 --format=%ct)}
+MAINTAINER=${DEBFULLNAME:+$DEBFULLNAME <${DEBEMAIL:-}>}
+MAINTAINER=${MAINTAINER:-${FACEUNLOCK_MAINTAINER:-$(git log -1 --format='%an <%ae>')}}
+if [ -n "$RELEASE" ] && [ "$RELEASE" != "$HERE" ]; then
+  case "$RELEASE" in bookworm|trixie) ;; *) echo "build-deb.sh: unsupported release $RELEASE" >&2; exit 2;; esac
+  RUN_SH=${FACEUNLOCK_SANDBOX:-$ROOT/../shared/tools/systemd-sandbox/run.sh}
+  [ -x "$RUN_SH" ] || { echo "build-deb.sh: building for $RELEASE here needs a $RELEASE container: no $RUN_SH (set FACEUNLOCK_SANDBOX), or run this on $RELEASE" >&2; exit 2; }
+  STAGE=$(mktemp -d /tmp/faceunlock-$RELEASE.XXXXXX)
+  trap 'rm -rf "$STAGE"' EXIT
+  mkdir "$STAGE/src" "$STAGE/out"
+  git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$STAGE/src"
+  [ -x .venv/bin/python ] && .venv/bin/python -m pip freeze --exclude-editable > "$STAGE/constraints.txt"
+  touch "$STAGE/constraints.txt"
+  # This machine's certificate authorities, for pip in the container (a registry proxy may need them).
+  cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$STAGE/ca.crt" 2>/dev/null || true
+  printf 'RELEASE=%q\nCOMPRESS=%q\nLEVEL=%q\nLINTIAN=%q\nFACEUNLOCK_COMMIT=%q\nFACEUNLOCK_COMMIT_TIME=%q\nFACEUNLOCK_MAINTAINER=%q\n' \
+    "$RELEASE" "$COMPRESS" "$LEVEL" "$LINTIAN" "$COMMIT" "$COMMIT_TIME" "$MAINTAINER" > "$STAGE/env"
+  echo "build-deb.sh: building for $RELEASE in a booted $RELEASE container" >&2
+  "$RUN_SH" --rootfs "debian:$RELEASE" --host-network --timeout 2400 --bind "$STAGE:/stage" -- \
+    bash /stage/src/scripts/build-deb-inside.sh >&2
+  mkdir -p "$OUT"
+  for deb in "$STAGE"/out/*.deb; do
+    [ -e "$deb" ] || { echo "build-deb.sh: the $RELEASE container built no package" >&2; exit 1; }
+    cp "$deb" "$OUT/"
+    echo "$OUT/$(basename "$deb") $(stat -c %s "$deb") bytes, for $RELEASE"
+  done
+  exit 0
+fi
+PY=${FACEUNLOCK_BUILD_PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || { echo "build-deb.sh: no .venv here; run scripts/setup.sh first" >&2; exit 2; }
 for tool in dpkg-deb dpkg-shlibdeps; do
   command -v $tool >/dev/null || { echo "build-deb.sh: $tool is missing (apt install dpkg-dev)" >&2; exit 2; }
@@ -168,12 +205,10 @@ DOC=$PKG/usr/share/doc/faceunlock
 install -D -m644 README.md "$DOC/README.md"
 install -m644 docs/config.example.toml "$DOC/config.example.toml"
 install -D -m644 packaging/debian/lintian-overrides "$PKG/usr/share/lintian/overrides/faceunlock"
-MAINTAINER=${DEBFULLNAME:+$DEBFULLNAME <${DEBEMAIL:-}>}
-MAINTAINER=${MAINTAINER:-$(git log -1 --format='%an <%ae>')}
 printf 'faceunlock (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- %s  %s\n' \
-  "$VERSION" "$(git rev-parse --short HEAD)" "$MAINTAINER" "$(date -R -d "@$(git log -1 --format=%ct)")" \
+  "$VERSION" "$COMMIT" "$MAINTAINER" "$(date -R -d "@$COMMIT_TIME")" \
   | gzip -9n > "$DOC/changelog.gz"
-"$VENV/bin/python" -I -B - "$SITE" "$DOC/copyright" "$(git log -1 --format=%cd --date=format:%Y)" <<'EOF'
+"$VENV/bin/python" -I -B - "$SITE" "$DOC/copyright" "$(date -u -d "@$COMMIT_TIME" +%Y)" <<'EOF'
 import sys
 from importlib.metadata import distributions
 from pathlib import Path
