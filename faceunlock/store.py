@@ -39,6 +39,11 @@ class TemplateError(StoreError):
     """A template file is corrupt, foreign, tampered with or unsafe; it is never used."""
 
 
+class OtherModel(TemplateError):
+    """A sound template made with another face model (before an upgrade): unusable until the user
+    enrols again, which replaces it (the old file is kept beside it as <user>.json.previous-model)."""
+
+
 class NotEnrolled(StoreError):
     """The user has no template file."""
 
@@ -172,9 +177,9 @@ def encode(template: Template) -> bytes:
     return (json.dumps(body, indent=1, allow_nan=False) + "\n").encode()
 
 
-def expect(cond: bool, path: Path, problem: str) -> None:
+def expect(cond: bool, path: Path, problem: str, error: type[TemplateError] = TemplateError) -> None:
     if not cond:
-        raise TemplateError(f"template {path} is invalid: {problem}")
+        raise error(f"template {path} is invalid: {problem}")
 
 
 def is_finite_number(v) -> bool:
@@ -215,11 +220,13 @@ def parse(data: bytes, path: Path, user: str, model_sha256: str, embedding: str)
         body.get("model_sha256") == model_sha256,
         path,
         "made with a different model (fingerprint mismatch); re-enrol with the current model",
+        OtherModel,
     )
     expect(
         body.get("embedding") == embedding,
         path,
         f"made with embedding settings {body.get('embedding')!r}, not {embedding!r}; re-enrol",
+        OtherModel,
     )
     dim = body.get("dim")
     expect(isinstance(dim, int) and 1 <= dim <= 4096, path, f"bad embedding size {dim!r}")
@@ -338,10 +345,16 @@ class TemplateStore:
         return path
 
     def existing(self, user: str) -> Template | None:
-        """The user's valid template, None if there is none; an unusable one is an error, never replaced."""
+        """The user's valid template, None if there is none; an unusable one is an error, never replaced,
+        except one made with another model, which is set aside (kept as <user>.json.previous-model)
+        so that enrolling again starts afresh."""
         try:
             return self.load(user)
         except NotEnrolled:
+            return None
+        except OtherModel:
+            path = self.path_for(user)
+            os.replace(path, path.with_name(f"{path.name}.previous-model"))
             return None
         except TemplateError as exc:
             raise TemplateError(

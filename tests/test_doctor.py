@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from missing import need_root
 
-from faceunlock import v4l2
+from faceunlock import settings, v4l2
 from faceunlock.config import Config, replace
 from faceunlock.lockout import Lockout
 from faceunlock.model import load_card
@@ -251,10 +251,19 @@ def test_enrolments_and_lockout(tmp_path):
     foreign.model_sha256 = "0" * 64
     foreign.clear("bob")
     foreign.add("bob", "default", rng.normal(size=(3, 128)).astype(np.float32))
+    settings.write(Path(cfg.store.path) / settings.FILE_NAME, {"pam.sudo": False})
     findings, users = doctor.check_enrolments(cfg)
-    assert users == ["alice"]
+    assert users == ["alice"], "settings.json beside the templates is not a user"
     assert by_status(findings, "enrolments", "ok") == ["alice: 1 enrolment(s), model fingerprint matches"]
-    assert "different model" in by_status(findings, "enrolments", "problem")[0]
+    assert by_status(findings, "enrolments", "problem") == [
+        "bob was enrolled with another face model (before an upgrade): face unlock is off for bob "
+        "until they enrol again"
+    ]
+    assert doctor.upgrade_warnings(cfg) == [
+        "faceunlock: bob was enrolled with another face model (before an upgrade): face unlock is off for "
+        "bob until they enrol again; fix: faceunlock enroll --user bob (as bob, or with sudo); the settings "
+        "app's Face page does the same"
+    ]
     assert by_status(doctor.check_lockout(cfg, users), "lockout", "ok") == ["no lockout for alice"]
     guard = Lockout(cfg.store.path, cfg.verify)
     for _ in range(cfg.verify.max_failures):

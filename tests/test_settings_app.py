@@ -388,12 +388,33 @@ def test_delete_from_the_list(ui_service, desktop):
     if not (svc.store / "nobody.json").exists():
         svc.point_camera("poses")
         svc.proxy().Enroll("nobody", "default", 0, timeout=180)
+    page(desk, "Preview")
     page(desk, "Face")
     desk.wait(lambda: desk.find("push button", "Delete default")["found"], 20, "the enrolment in the list")
     desk.act("push button", "Delete default")
     desk.wait(lambda: desk.find("list item", "No face enrolled yet")["found"], 30, "the empty list")
     assert not (svc.store / "nobody.json").exists()
     assert wait_for(lambda: desk.app.poll() is None, 1), "the app is still running"
+
+
+def test_an_enrolment_of_an_older_model_asks_to_enrol_again(ui_service, desktop):
+    """After an upgrade that changed the face model, the Face page says so instead of an error."""
+    from faceunlock.gui.face_page import STALE
+    from faceunlock.store import TemplateStore
+
+    svc, desk = ui_service, desktop
+    path = svc.store / "nobody.json"
+    if path.exists():
+        svc.proxy().Delete("nobody", "")
+    older = TemplateStore(svc.store, model_sha256="0" * 64)
+    older.add("nobody", "default", np.full((3, 128), 0.1, np.float32))
+    try:
+        page(desk, "Settings")
+        page(desk, "Face")
+        desk.wait(lambda: desk.find("list item", STALE)["found"], 20, "the older enrolment")
+        assert not desk.label("Enrolments: "), "no raw error"
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def test_without_the_daemon_the_app_says_what_to_do_and_retry_works(ui_service):

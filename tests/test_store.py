@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from missing import need_root
 
-from faceunlock.store import NotEnrolled, StoreError, TemplateError, TemplateStore
+from faceunlock.store import NotEnrolled, OtherModel, StoreError, TemplateError, TemplateStore
 
 MODEL = "a" * 64
 
@@ -146,6 +146,22 @@ def test_foreign_model_is_refused(store, tmp_path):
     other = TemplateStore(store.root, model_sha256="b" * 64)
     with pytest.raises(TemplateError, match="different model"):
         other.load("erin")
+
+
+def test_enrolling_after_an_upgrade_replaces_the_other_models_template_and_keeps_it_aside(store):
+    store.add("erin", "default", embeddings())
+    old = store.path_for("erin").read_bytes()
+    upgraded = TemplateStore(store.root, model_sha256="b" * 64)
+    with pytest.raises(OtherModel):
+        upgraded.load("erin")
+    upgraded.add("erin", "default", embeddings(seed=1))
+    assert upgraded.load("erin").labels() == ["default"]
+    assert (store.root / "erin.json.previous-model").read_bytes() == old, "the old template is kept"
+    damaged = store.path_for("erin")
+    damaged.write_bytes(damaged.read_bytes()[:-40])
+    with pytest.raises(TemplateError, match="refusing to overwrite"):
+        upgraded.add("erin", "default", embeddings())
+    assert (store.root / "erin.json.previous-model").read_bytes() == old, "a damaged file is never set aside"
 
 
 def test_other_embedding_settings_are_refused(store):

@@ -8,6 +8,8 @@ from faceunlock.config import ENROL_POSES
 from faceunlock.gui.widgets import label, named, picture, show_jpeg
 
 TICK, PENDING = "✓", "○"
+STALE = "Enrolled with an older face model: enrol again"
+"""The list's line after an upgrade changed the model (the daemon cannot use the old enrolment)."""
 
 
 class FacePage(Adw.PreferencesPage):
@@ -60,10 +62,12 @@ class FacePage(Adw.PreferencesPage):
         self.window.daemon.list_enrolled(self.window.user, self.listed)
 
     def listed(self, labels, error) -> None:
-        if error and "not enrolled" not in error:
+        stale = "different model" in (error or "")
+        if error and "not enrolled" not in error and not stale:
             self.window.report(f"Enrolments: {error}")
         self.labels = list(labels or [])
-        if not self.listed_once and (labels is not None or "not enrolled" in (error or "")):
+        self.empty.set_title(STALE if stale else "No face enrolled yet")
+        if not self.listed_once and (labels is not None or "not enrolled" in (error or "") or stale):
             self.listed_once = True
             self.window.first_listing(bool(self.labels))
         self.window.settings.show_enrolled(bool(self.labels))

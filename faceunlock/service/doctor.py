@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from faceunlock import __version__
+from faceunlock import settings as settings_file
 from faceunlock.config import (
     DEFAULT_PATH,
     PAM_SERVICES,
@@ -409,6 +411,7 @@ def check_pam(folder: Path = PAM_DIR, allowed: tuple[str, ...] = PAM_SERVICES) -
 def check_enrolments(cfg: Config) -> tuple[list[Finding], list[str]]:
     """How many users are enrolled, and whether each template matches the installed model."""
     from faceunlock.runtime import open_store
+    from faceunlock.store import OtherModel
 
     root = Path(cfg.store.path)
     if not root.exists():
@@ -419,7 +422,7 @@ def check_enrolments(cfg: Config) -> tuple[list[Finding], list[str]]:
         ], []
     if not os.access(root, os.R_OK | os.X_OK):
         return [info("enrolments", f"{root} is readable by its owner only", "run sudo faceunlock doctor")], []
-    users = sorted(p.stem for p in root.glob("*.json"))
+    users = sorted(p.stem for p in root.glob("*.json") if p.name != settings_file.FILE_NAME)
     if not users:
         return [info("enrolments", "nobody is enrolled", "sudo faceunlock enroll --user USER")], []
     store = open_store(cfg)
@@ -427,6 +430,18 @@ def check_enrolments(cfg: Config) -> tuple[list[Finding], list[str]]:
     for user in users:
         try:
             template = store.load(user)
+        except OtherModel:
+            findings.append(
+                problem(
+                    "enrolments",
+                    f"{user} was enrolled with another face model (before an upgrade): face unlock is off "
+                    f"for {user} until they enrol again",
+                    f"faceunlock enroll --user {user} (as {user}, or with sudo); the settings app's "
+                    "Face page does the same",
+                    other_model=True,
+                )
+            )
+            continue
         except StoreError as exc:
             findings.append(
                 problem(
@@ -485,3 +500,15 @@ def diagnose(
 
 def exit_status(findings: list[Finding]) -> int:
     return 1 if any(f.status == "problem" for f in findings) else 0
+
+
+def upgrade_warnings(cfg: Config) -> list[str]:
+    """What an upgrade must tell the administrator: the users whose templates the new model cannot
+    use (the package's postinst prints these)."""
+    findings, _users = check_enrolments(cfg)
+    return [f"faceunlock: {f.message}; fix: {f.fix}" for f in findings if f.details.get("other_model")]
+
+
+if __name__ == "__main__":
+    for line in upgrade_warnings(load(None)):
+        print(line, file=sys.stderr)

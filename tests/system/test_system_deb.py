@@ -162,6 +162,36 @@ def test_the_packaged_pam_line_matches(package):
         rig.sb.run("pam-auth-update --disable faceunlock")
 
 
+STALE = """
+import numpy as np
+from faceunlock.store import TemplateStore
+older = TemplateStore("/var/lib/faceunlock", model_sha256="0" * 64)
+older.add("carol", "default", np.full((3, 128), 0.1, np.float32))
+"""
+
+
+def test_an_upgrade_says_who_must_enrol_again_and_keeps_the_others(package, deb):
+    """A template made with another face model (as after an upgrade that changes the model): the
+    upgrade (here a reinstall, which runs postinst as an upgrade does) names its user and the fix;
+    alice's template is kept and still unlocks; enrolling carol again replaces the old one."""
+    rig = package
+    rig.sb.run(["/usr/lib/faceunlock/bin/python", "-I", "-c", STALE])
+    try:
+        upgrade = rig.sb.run(
+            f"DEBIAN_FRONTEND=noninteractive apt-get -y -q install --reinstall {DEB_DIR}/{deb.name} 2>&1",
+            timeout=900,
+        )
+        assert "carol was enrolled with another face model" in upgrade.stdout, upgrade.stdout[-3000:]
+        assert "faceunlock enroll --user carol" in upgrade.stdout
+        doctor = rig.sb.run("faceunlock doctor --frames 1", check=False).stdout
+        assert "carol was enrolled with another face model" in doctor, doctor
+        assert "alice: 1 enrolment(s), model fingerprint matches" in doctor, doctor
+        verify = rig.sb.run(f"faceunlock verify --user alice --source {FRAMES}/live-a", check=False)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        rig.sb.run("rm -f /var/lib/faceunlock/carol.json")
+
+
 def test_apt_purge_leaves_the_system_as_it_was(package):
     rig = package
     assert is_installed(rig), "purging a package that is not installed proves nothing"
