@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceunlock.config import AUTO_CAMERA, device_path
 from faceunlock.errors import CameraError
 
 MAX_IMAGE_PIXELS = 40_000_000
@@ -353,11 +354,14 @@ def probe_device(device: Path) -> None:
 
 
 def open_source(spec: str, options: SourceOptions | None = None) -> FrameSource:
-    """Open a frame source from --source: /dev/videoN, a camera index, a video, an image or a folder."""
+    """Open a frame source from --source: auto, /dev/videoN, a camera index, a video, an image or a
+    folder."""
     options = options or SourceOptions()
     spec = str(spec).strip()
     if not spec:
         raise UnsupportedSource("empty source")
+    if spec == AUTO_CAMERA:
+        spec = os.path.realpath(device_path(spec))
     if spec.isdigit():
         return CameraSource(Path(f"/dev/video{int(spec)}"), options)
     path = Path(spec)

@@ -11,6 +11,7 @@ frame deciding) are refused unless the file says ``insecure = true``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -114,7 +115,11 @@ def enrol_pose(name: str) -> str:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str = opt("/dev/video0", doc="V4L2 device, camera index, video, image or folder")
+    source: str = opt(
+        "auto",
+        doc="auto (the first camera under /dev/v4l/by-id, a name that survives replugging, else "
+        "/dev/video0), a V4L2 device, camera index, video, image or folder",
+    )
     dark_threshold: float = opt(25.0, 0.0, 254.0, doc="skip frames whose mean grey level is below this")
     open_timeout: float = opt(5.0, 0.1, 60.0, doc="seconds allowed to open the camera")
     read_timeout: float = opt(2.0, 0.05, 30.0, doc="seconds allowed for one frame")
@@ -304,8 +309,20 @@ def below_floor(cfg: Config, daemon: bool = False) -> list[str]:
     return found
 
 
-def device_path(source: str) -> str:
-    return f"/dev/video{source}" if source.isdigit() else source
+AUTO_CAMERA = "auto"
+
+
+def device_path(source: str, dev: Path = Path("/dev")) -> str:
+    """The device a camera source names: /dev/videoN for an index, for "auto" the first capture
+    node under /dev/v4l/by-id (udev's stable name; resolved afresh each time, so a camera plugged in
+    later is found), else /dev/video0."""
+    if source == AUTO_CAMERA:
+        for link in sorted((dev / "v4l" / "by-id").glob("*-video-index0")):
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(link.stat().st_mode):
+                    return str(link)
+        return str(dev / "video0")
+    return f"{dev}/video{source}" if source.isdigit() else source
 
 
 def is_char_device(source: str) -> bool:

@@ -1,6 +1,7 @@
 """Frame sources on real files, and a clear error for every kind of bad source."""
 
 import os
+import stat
 import struct
 import threading
 import time
@@ -9,6 +10,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from missing import need_root
 
 from faceunlock.camera import (
     FolderSource,
@@ -195,3 +197,24 @@ def test_a_stalled_read_is_cut_short_by_the_deadline(tmp_path, video_dir):
     frames = list(src.frames(deadline=started + 4))
     assert frames and time.monotonic() - started < 5
     done.set()
+
+
+def test_auto_picks_udevs_stable_name_and_a_camera_plugged_in_later(tmp_path):
+    """camera.source = "auto" (the default): the first capture node under /dev/v4l/by-id, looked up
+    afresh each time; /dev/video0 while there is none."""
+    need_root("mknod")
+    from faceunlock.config import Config, device_path, not_a_device
+
+    assert Config().camera.source == "auto"
+    dev = tmp_path / "dev"
+    by_id = dev / "v4l" / "by-id"
+    by_id.mkdir(parents=True)
+    assert device_path("auto", dev) == str(dev / "video0")
+    (by_id / "usb-Acme_Cam_A-video-index0").symlink_to("../../video9")
+    assert device_path("auto", dev) == str(dev / "video0"), "a link to a camera unplugged since"
+    os.mknod(dev / "video2", 0o600 | stat.S_IFCHR, os.makedev(81, 2))
+    (by_id / "usb-Acme_Cam_B-video-index0").symlink_to("../../video2")
+    (by_id / "usb-Acme_Cam_B-video-index1").symlink_to("../../video2")
+    assert device_path("auto", dev) == str(by_id / "usb-Acme_Cam_B-video-index0")
+    assert device_path("3", dev) == str(dev / "video3")
+    assert not not_a_device("auto"), "no camera yet is not a reason to refuse to start"

@@ -28,6 +28,7 @@ from faceunlock.config import (
     Config,
     below_floor,
     check_trusted,
+    device_path,
     load,
 )
 from faceunlock.errors import ConfigError, StoreError
@@ -105,9 +106,8 @@ def check_config(path: Path | None) -> tuple[list[Finding], Config | None]:
 
 # ---------------------------------------------------------------------- camera
 def device_of(source: str) -> str | None:
-    if source.isdigit():
-        return f"/dev/video{source}"
-    return source if source.startswith("/dev/") else None
+    path = device_path(source)
+    return path if path.startswith("/dev/") else None
 
 
 def analyse_frames(frames: list, dark_threshold: float) -> dict:
