@@ -18,6 +18,7 @@ _faceunlock() {
             " eval folder") path="$path folder" ;;
             " eval sets") path="$path sets" ;;
             " eval liveness") path="$path liveness" ;;
+            " eval sessions") path="$path sessions" ;;
             " train") path="$path train" ;;
             " export") path="$path export" ;;
             " bench") path="$path bench" ;;
@@ -105,7 +106,7 @@ _faceunlock() {
             esac
             COMPREPLY=($(compgen -W "-h --help --user --store --config" -- "$cur")) ;;
         " eval")
-            COMPREPLY=($(compgen -W "lfw folder sets liveness -h --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "lfw folder sets liveness sessions -h --help" -- "$cur")) ;;
         " eval lfw")
             case "$prev" in
                 --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -171,6 +172,14 @@ _faceunlock() {
                 --threads) return ;;
             esac
             COMPREPLY=($(compgen -W "-h --help --data --split --no-made --prints --live --attack --enrol --lengths --level --config --timing --cache --json --plots --threads" -- "$cur")) ;;
+        " eval sessions")
+            case "$prev" in
+                --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --threads) return ;;
+                --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            esac
+            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --config --threads --json" -- "$cur")) ;;
         " train")
             case "$prev" in
                 --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;

@@ -1,4 +1,4 @@
-"""`faceunlock eval lfw|folder|sets|liveness`: accuracy and error rates through the full pipeline."""
+"""`faceunlock eval lfw|folder|sets|liveness|sessions`: accuracy and error rates through the full pipeline."""
 
 from __future__ import annotations
 
@@ -46,9 +46,10 @@ def register(sub) -> None:
     s.add_argument(
         "--keep-duplicates", action="store_true", help="count known one-person label pairs as impostors too"
     )
-    from faceunlock.commands import eval_liveness
+    from faceunlock.commands import eval_liveness, eval_sessions
 
     eval_liveness.register(esub)
+    eval_sessions.register(esub)
     for bench in (e, f, s):
         bench.add_argument("--json", dest="json_out", help="write the results to this JSON file")
         bench.add_argument("--plots", help="write roc.png and hist.png into this folder")

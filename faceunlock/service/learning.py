@@ -26,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceunlock.decision import Decision
+from faceunlock.learnable import MIN_FRAMES, why_not
+
+__all__ = ["LEARN_WINDOW_S", "MIN_FRAMES", "Candidate", "Learner", "why_not"]
 
 LEARN_WINDOW_S = 120.0
-MIN_FRAMES = 3
 
 
 @dataclass(frozen=True)
@@ -40,19 +42,6 @@ class Candidate:
     at: float
     embeddings: np.ndarray
     distance: float
-
-
-def why_not(decision: Decision, per_pair_threshold: float) -> str | None:
-    """Why this scan's frames may not be learned, or None."""
-    if decision.decision != "no-match":
-        return f"the scan ended {decision.decision}"
-    if decision.liveness != "pass":
-        return f"liveness was {decision.liveness}, not passed"
-    if decision.embeddings is None or len(decision.embeddings) < MIN_FRAMES:
-        return f"fewer than {MIN_FRAMES} quality frames of one face"
-    if decision.distance is None or not decision.distance < per_pair_threshold:
-        return f"fused score {decision.distance} is not under the per-pair threshold {per_pair_threshold:.3f}"
-    return None
 
 
 class Learner:

@@ -1,0 +1,136 @@
+"""Cross-session verification: enrol from one recording session, scan in later ones.
+
+The shared data's `nuaa-live/<person>/` holds `enrol/` (10 frames of the first session) and
+`live-N/` (25 frames, about 5 s, of session N, recorded on other days and in other light). For
+each person, the enrolment is a plain capture of the enrol frames (as `faceunlock enroll --frames
+10`), and every live sequence is one scan under the whole policy (fused windows, liveness) at each
+security level. The thresholds are the model card's, calibrated for FAR elsewhere: nothing here
+is fitted on this data.
+
+With learning, sequences are scanned in session order and a balanced-level miss that the daemon's
+rules would learn from after a password (faceunlock.learnable.why_not: live, enough quality
+frames, under the per-pair threshold) becomes a learned look before the next sequence, as it
+would on a desk where the owner types the password after a miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from faceunlock.config import SECURITY_LEVELS, Config
+from faceunlock.store import Anchors
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclasses.dataclass
+class Person:
+    name: str
+    enrol: Path
+    sessions: list[Path]
+
+
+def people(root: Path) -> list[Person]:
+    """Every <person>/ with an enrol/ folder and at least one live-N/ folder, in name order."""
+    found = []
+    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        sessions = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("live-"))
+        if (folder / "enrol").is_dir() and sessions:
+            found.append(Person(folder.name, folder / "enrol", sessions))
+    if not found:
+        raise ValueError(f"no <person>/enrol and <person>/live-N folders under {root}")
+    return found
+
+
+def frames_of(folder: Path) -> list[np.ndarray]:
+    import cv2
+
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    frames = [cv2.imread(str(p)) for p in paths]
+    if not frames or any(f is None for f in frames):
+        raise ValueError(f"unreadable or missing frames in {folder}")
+    return [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+
+
+def with_look(anchors: np.ndarray, look: np.ndarray) -> np.ndarray:
+    """The anchors with one more look beside the others (each look is scored on its own)."""
+    looks = [*getattr(anchors, "looks", (np.asarray(anchors, np.float32),)), np.asarray(look, np.float32)]
+    joined = np.concatenate(looks).view(Anchors)
+    joined.looks = tuple(looks)
+    return joined
+
+
+def evaluate_sessions(
+    pipeline,
+    cfg: Config,
+    card,
+    root: Path,
+    learn: bool,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Per-scan FRR at each level over every later session of every person (see the module)."""
+    from faceunlock.enroll import capture
+    from faceunlock.errors import EnrollError
+    from faceunlock.learnable import why_not
+    from faceunlock.verify import scan
+
+    thresholds = {level: card.scan_threshold(level) for level in SECURITY_LEVELS}
+    per_pair = card.threshold("balanced")
+    rows, refused = [], {}
+    for person in people(root):
+        try:
+            anchors = capture(pipeline, frames_of(person.enrol), 10, cfg.verify, cfg.enroll.timeout)
+        except EnrollError as exc:
+            refused[person.name] = str(exc)
+            continue
+        anchors = anchors.view(Anchors)
+        anchors.looks = (np.asarray(anchors, np.float32),)
+        learned = 0
+        for session in person.sessions:
+            frames = frames_of(session)
+            row = {"person": person.name, "session": session.name, "learned_looks": learned}
+            decisions = {}
+            for level, threshold in thresholds.items():
+                policy = dataclasses.replace(cfg.verify, security_level=level)
+                d = scan(pipeline, iter(frames), person.name, anchors, threshold, policy, 3600, cfg.liveness)
+                decisions[level] = d
+                row[level] = {
+                    "decision": d.decision,
+                    "distance": None if d.distance is None else round(float(d.distance), 4),
+                    "liveness": d.liveness,
+                }
+            rows.append(row)
+            if learn and why_not(decisions["balanced"], per_pair) is None:
+                anchors = with_look(anchors, decisions["balanced"].embeddings)
+                learned += 1
+            if progress:
+                said = ", ".join(f"{level} {row[level]['decision']}" for level in thresholds)
+                progress(f"{person.name} {session.name}: {said}")
+    levels = {}
+    for level in thresholds:
+        missed = [r for r in rows if r[level]["decision"] != "match"]
+        levels[level] = {
+            "threshold": thresholds[level],
+            "scans": len(rows),
+            "matched": len(rows) - len(missed),
+            "frr": len(missed) / len(rows) if rows else None,
+            "missed": [f"{r['person']}/{r['session']}" for r in missed],
+        }
+    per_person = {}
+    for r in rows:
+        p = per_person.setdefault(r["person"], {"scans": 0, "matched": 0})
+        p["scans"] += 1
+        p["matched"] += r["balanced"]["decision"] == "match"
+    return {
+        "root": str(root),
+        "learning": learn,
+        "people": len(per_person) + len(refused),
+        "enrolment_refused": refused,
+        "levels": levels,
+        "balanced_per_person": per_person,
+        "scans": rows,
+    }
