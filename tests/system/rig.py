@@ -89,15 +89,23 @@ class Rig:
         self.units = 0
 
     # ------------------------------------------------------------------ set-up
-    def install_packages(self, *packages: str) -> None:
+    def install_packages(self, *packages: str, online: bool = False) -> None:
         """Install those of the packages that are missing, from the host-side download cache (the container
-        has no network); packages already there are left as they are. Services may start (no policy-rc.d)."""
+        has no network), or with online, from the mirror; packages already there are left as they
+        are. Services may start (no policy-rc.d)."""
         self.sb.run("rm -f /usr/sbin/policy-rc.d")
         query = ["dpkg-query", "-W", "-f=${Package} ${Status}\\n", *packages]
         status = self.sb.run(query, check=False).stdout
         installed = {line.split()[0] for line in status.splitlines() if line.endswith(" installed")}
         wanted = [p for p in packages if p not in installed]
-        if wanted:
+        if wanted and online:
+            self.sb.run("apt-get -qq update", timeout=600)
+            self.sb.run(
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                + " ".join(wanted),
+                timeout=900,
+            )
+        elif wanted:
             self.sb.run(
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download --no-install-recommends "
                 f"-o Dir::Cache::archives={DEB_CACHE} " + " ".join(wanted),

@@ -2,7 +2,8 @@
 
 It calls the shared ``systemd-sandbox/run.sh`` (read-only shared input, never
 copied): run.sh boots a real systemd as PID 1 of a systemd-nspawn container whose
-root is a copy-on-write view of this machine's own root, with a private network,
+root is a copy-on-write view of this machine's own root (or, with ``rootfs``, a clean Debian
+release such as ``debian:trixie``), with a private network (or the host's, to reach the mirror),
 and tears it down when its command ends. The command given here only writes the
 container's leader PID into a bound folder and waits for a stop file, so one boot
 serves many ``run()`` calls, each an ``nsenter`` into all of the container's
@@ -65,9 +66,18 @@ def die_with_parent() -> None:
 class Sandbox:
     """One booted container. Use as a context manager."""
 
-    def __init__(self, run_sh: Path, binds_ro: tuple[str, ...] = (), lifetime_s: int = 3600):
+    def __init__(
+        self,
+        run_sh: Path,
+        binds_ro: tuple[str, ...] = (),
+        lifetime_s: int = 3600,
+        rootfs: str = "host",
+        host_network: bool = False,
+    ):
         self.run_sh = run_sh
         self.binds_ro = binds_ro
+        self.rootfs = rootfs
+        self.host_network = host_network
         self.lifetime_s = lifetime_s
         self.proc: subprocess.Popen | None = None
         self.leader = 0
@@ -76,8 +86,8 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         self.state = Path(tempfile.mkdtemp(prefix="faceunlock-sandbox-"))
         self.log = self.state / "run.log"
-        cmd = [str(self.run_sh), "--rootfs", "host", "--timeout", str(self.lifetime_s)]
-        cmd += ["--bind", f"{self.state}:{STATE_MOUNT}"]
+        cmd = [str(self.run_sh), "--rootfs", self.rootfs, "--timeout", str(self.lifetime_s)]
+        cmd += ["--bind", f"{self.state}:{STATE_MOUNT}"] + (["--host-network"] if self.host_network else [])
         for bind in self.binds_ro:
             cmd += ["--bind-ro", bind]
         cmd += ["--", "/bin/sh", "-c", WAIT]
