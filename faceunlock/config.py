@@ -117,8 +117,8 @@ def enrol_pose(name: str) -> str:
 class CameraConfig:
     source: str = opt(
         "auto",
-        doc="auto (the first camera under /dev/v4l/by-id, a name that survives replugging, else "
-        "/dev/video0), a V4L2 device, camera index, video, image or folder",
+        doc="auto (the camera enumerated first, by its /dev/v4l/by-id name, else /dev/video0), a V4L2 "
+        "device, camera index, video, image or folder",
     )
     dark_threshold: float = opt(25.0, 0.0, 254.0, doc="skip frames whose mean grey level is below this")
     open_timeout: float = opt(5.0, 0.1, 60.0, doc="seconds allowed to open the camera")
@@ -313,15 +313,20 @@ AUTO_CAMERA = "auto"
 
 
 def device_path(source: str, dev: Path = Path("/dev")) -> str:
-    """The device a camera source names: /dev/videoN for an index, for "auto" the first capture
-    node under /dev/v4l/by-id (udev's stable name; resolved afresh each time, so a camera plugged in
-    later is found), else /dev/video0."""
+    """The device a camera source names: /dev/videoN for an index; for "auto", udev's stable name
+    (/dev/v4l/by-id/...-video-index0, a capture node, not a metadata one) of the camera enumerated
+    first, the lowest /dev/videoN, looked up afresh each time so that a camera plugged in later is
+    found; else /dev/video0. The lowest number, not the first name: a device plugged in later gets
+    a higher number than the built-in camera, whatever it calls itself."""
     if source == AUTO_CAMERA:
-        for link in sorted((dev / "v4l" / "by-id").glob("*-video-index0")):
+        found = []
+        for link in (dev / "v4l" / "by-id").glob("*-video-index0"):
             with contextlib.suppress(OSError):
-                if stat.S_ISCHR(link.stat().st_mode):
-                    return str(link)
-        return str(dev / "video0")
+                target = link.resolve(strict=True)
+                number = target.name.removeprefix("video")
+                if stat.S_ISCHR(target.stat().st_mode) and number.isdigit():
+                    found.append((int(number), str(link)))
+        return min(found)[1] if found else str(dev / "video0")
     return f"{dev}/video{source}" if source.isdigit() else source
 
 

@@ -200,8 +200,8 @@ def test_a_stalled_read_is_cut_short_by_the_deadline(tmp_path, video_dir):
 
 
 def test_auto_picks_udevs_stable_name_and_a_camera_plugged_in_later(tmp_path):
-    """camera.source = "auto" (the default): the first capture node under /dev/v4l/by-id, looked up
-    afresh each time; /dev/video0 while there is none."""
+    """camera.source = "auto" (the default): the by-id name of the lowest-numbered capture node,
+    looked up afresh each time; /dev/video0 while there is none."""
     need_root("mknod")
     from faceunlock.config import Config, device_path, not_a_device
 
@@ -214,7 +214,12 @@ def test_auto_picks_udevs_stable_name_and_a_camera_plugged_in_later(tmp_path):
     assert device_path("auto", dev) == str(dev / "video0"), "a link to a camera unplugged since"
     os.mknod(dev / "video2", 0o600 | stat.S_IFCHR, os.makedev(81, 2))
     (by_id / "usb-Acme_Cam_B-video-index0").symlink_to("../../video2")
-    (by_id / "usb-Acme_Cam_B-video-index1").symlink_to("../../video2")
+    (by_id / "usb-Acme_Cam_B-video-index1").symlink_to("../../video3")
     assert device_path("auto", dev) == str(by_id / "usb-Acme_Cam_B-video-index0")
+    os.mknod(dev / "video4", 0o600 | stat.S_IFCHR, os.makedev(81, 4))
+    (by_id / "usb-AAA_Plugged_In_Later-video-index0").symlink_to("../../video4")
+    assert device_path("auto", dev) == str(by_id / "usb-Acme_Cam_B-video-index0"), (
+        "a device plugged in later does not win by its name"
+    )
     assert device_path("3", dev) == str(dev / "video3")
     assert not not_a_device("auto"), "no camera yet is not a reason to refuse to start"
