@@ -42,12 +42,13 @@ SET_UP = "sudo pam-auth-update --enable faceunlock"
 
 
 def stacked(pam_dir: Path) -> set[str] | None:
-    """The PAM services whose auth stack includes face unlock (None: /etc/pam.d cannot be read)."""
+    """The PAM services whose auth stack includes face unlock (None: /etc/pam.d cannot be read, or
+    holds a file that is not text)."""
     from faceunlock.service.pam_stacks import face_lines
 
     try:
         return {line.service for line in face_lines(pam_dir)}
-    except OSError:
+    except (OSError, ValueError):
         return None
 
 
