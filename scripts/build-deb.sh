@@ -8,7 +8,7 @@
 #   versions installed in .venv, the environment the tests ran in. Debian's python3-gi is linked in
 #   alone (not all of Debian's site-packages). No bytecode: postinst compiles it, prerm deletes it.
 # - /usr/bin/faceunlock and /usr/bin/faceunlock-pam, which run that interpreter with -I;
-# - /lib/<multiarch>/security/pam_faceunlock.so, the native PAM module (make -C pam);
+# - /lib/<multiarch>/security/pam_faceunlock.so (/usr/lib on trixie), the native PAM module;
 # - the files `faceunlock install` installs, from the same list: the unit, bus policy, D-Bus
 #   activation file, pam-auth-update profile, sysusers.d, polkit rules and actions, the settings
 #   app's launcher (/usr/bin/faceunlock-settings; GTK 4 and libadwaita are Recommends, so a server
@@ -183,15 +183,20 @@ find "$VENV" -depth -type d -name __pycache__ -exec rm -rf {} +
 step "pam_faceunlock.so (make -C pam: hardening flags, warnings as errors)"
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 make -s -C pam pam_faceunlock.so
-install -D -m644 pam/pam_faceunlock.so "$PKG/lib/$MULTIARCH/security/pam_faceunlock.so"
-echo "$PKG/lib/$MULTIARCH/security/pam_faceunlock.so" >> "$WORK/elf.txt"
+LIBDIR=lib
+[ "$HERE" = bookworm ] || LIBDIR=usr/lib  # merged /usr from Debian 13 on
+install -D -m644 pam/pam_faceunlock.so "$PKG/$LIBDIR/$MULTIARCH/security/pam_faceunlock.so"
+echo "$PKG/$LIBDIR/$MULTIARCH/security/pam_faceunlock.so" >> "$WORK/elf.txt"
 
 # ------------------------------------------------------------------ service files, commands, docs
 step "service files, commands and documents"
 # The files `faceunlock install` installs too, from one list (faceunlock.service.install.FILES, with
 # the unit in /lib): unit, bus policy and activation, PAM profile, sysusers, polkit rules and actions,
 # the settings app's launcher, man pages (gzipped here) and shell completion.
-"$VENV/bin/python" -I -B -m faceunlock.service.install > "$WORK/files.txt"
+# Debian 12 ships /lib's files in /lib; Debian 13 (merged /usr) in /usr/lib.
+USR_LIB=
+[ "$LIBDIR" = lib ] || USR_LIB=--usr-lib
+"$VENV/bin/python" -I -B -m faceunlock.service.install $USR_LIB > "$WORK/files.txt"
 while IFS=$'\t' read -r source place; do
   install -D -m644 "$source" "$PKG/$place"
   case "$place" in usr/share/man/*) gzip -9n "$PKG/$place";; esac

@@ -64,10 +64,14 @@ PACKAGE_PLACES = {UNIT: "lib/systemd/system/faceunlock.service"}
 """Where the Debian package puts a file of FILES elsewhere (a package's units live in /lib)."""
 
 
-def package_files() -> dict[str, Path]:
+def package_files(usr_lib: bool = False) -> dict[str, Path]:
     """What scripts/build-deb.sh installs from FILES, the list `faceunlock install` uses too, so that
-    the two cannot drift: each file's place in the package and its source in the package data."""
-    return {PACKAGE_PLACES.get(rel, rel): package_data(src) for rel, src in FILES.items()}
+    the two cannot drift: each file's place in the package and its source in the package data.
+
+    usr_lib: a release whose packages ship /lib's files in /usr/lib (Debian 13 and later, merged /usr;
+    Debian 12 still ships them in /lib)."""
+    places = {PACKAGE_PLACES.get(rel, rel): package_data(src) for rel, src in FILES.items()}
+    return {(f"usr/{p}" if usr_lib and p.startswith("lib/") else p): s for p, s in places.items()}
 
 
 PAM_MODULE = f"lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/security/pam_faceunlock.so"
@@ -299,5 +303,5 @@ def uninstall(root: str | Path = "/", purge: bool = False) -> list[str]:
 
 
 if __name__ == "__main__":
-    for place, source in package_files().items():
+    for place, source in package_files(usr_lib="--usr-lib" in sys.argv[1:]).items():
         print(f"{source}\t{place}")

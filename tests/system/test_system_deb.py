@@ -139,7 +139,7 @@ def test_apt_install(package):
     print(status)
 
 
-def test_the_package_holds_the_whole_product(package, deb):
+def test_the_package_holds_the_whole_product(package, deb, release):
     """The settings app with its launcher, polkit actions and man page, from the list that
     `faceunlock install` uses too; GTK 4 and libadwaita only recommended."""
     from faceunlock.service.install import package_files
@@ -147,7 +147,12 @@ def test_the_package_holds_the_whole_product(package, deb):
     rig = package
     listed = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     shipped = {line.split(maxsplit=5)[5].split(" -> ")[0].lstrip(".") for line in listed.splitlines()}
-    for place in package_files():
+    usr_lib = release != "bookworm"
+    multiarch = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True, text=True)
+    module = f"{'usr/' if usr_lib else ''}lib/{multiarch.stdout.strip()}/security/pam_faceunlock.so"
+    assert f"/{module}" in shipped
+    assert not any(p.startswith("/lib/") for p in shipped) or not usr_lib, "trixie ships in /usr/lib"
+    for place in package_files(usr_lib=usr_lib):
         wanted = f"/{place}" + (".gz" if place.startswith("usr/share/man/") else "")
         assert wanted in shipped, f"{wanted} is not in the package"
     for path in (
