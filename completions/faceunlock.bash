@@ -175,11 +175,14 @@ _faceunlock() {
         " eval sessions")
             case "$prev" in
                 --root) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --split) COMPREPLY=($(compgen -W "report fit all" -- "$cur")); return ;;
+                --starts) return ;;
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --threads) return ;;
                 --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --config --threads --json" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --lights --data --split --starts --config --threads --json" -- "$cur")) ;;
         " train")
             case "$prev" in
                 --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;

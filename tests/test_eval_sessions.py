@@ -31,3 +31,24 @@ def test_a_learned_look_is_scored_beside_the_others():
     joined = with_look(first, np.zeros((2, 4), np.float32))
     assert joined.shape == (5, 4) and len(joined.looks) == 2
     assert with_look(np.ones((3, 4), np.float32), np.zeros((1, 4))).looks[0].shape == (3, 4)
+
+
+def test_light_changes_are_applied_to_the_scans_only(data_dir):
+    """One held-out live clip, enrolled as filmed, scanned once under each light at each level."""
+    from faceunlock.config import Config
+    from faceunlock.evaluation.sessions import LIGHTS, evaluate_lights, relit
+    from faceunlock.evaluation.shared_data import recorded_clips
+    from faceunlock.model import load_card
+    from faceunlock.pipeline import Pipeline
+
+    frame = np.full((2, 2, 3), 100, np.uint8)
+    assert relit(frame, LIGHTS["as filmed"]) is frame
+    assert relit(frame, LIGHTS["dim"]).max() == 35 and relit(frame, LIGHTS["bright"]).min() == 180
+    assert relit(frame, LIGHTS["flat, low contrast"]).min() == 115
+    clip = next(c for c in recorded_clips(data_dir, "report") if c.live)
+    result = evaluate_lights(
+        Pipeline(Config(), load_card(), threads=1), Config(), load_card(), [clip], starts=1
+    )
+    assert result["enrolment_refused"] == {} and set(result["lights"]) == set(LIGHTS)
+    assert all(r["scans"] == 1 for levels in result["lights"].values() for r in levels.values())
+    assert result["lights"]["as filmed"]["balanced"]["matched"] == 1, result["balanced_missed"]

@@ -1,4 +1,5 @@
-"""`faceunlock eval sessions`: the owner on another day: enrol from one session, scan in the later ones."""
+"""`faceunlock eval sessions`: the owner on another day: enrol from one session, scan in the later ones;
+with --lights, the shared live videos scanned under other light than they were enrolled in."""
 
 from __future__ import annotations
 
@@ -23,6 +24,24 @@ def register(esub) -> None:
         default=False,
         help="a learnable miss becomes a learned look before the next session (as after a password)",
     )
+    e.add_argument(
+        "--lights",
+        action="store_true",
+        help="instead: the shared live videos (--data), enrolled as filmed, scanned dim, bright, under a "
+        "warm lamp and at low contrast",
+    )
+    e.add_argument(
+        "--data",
+        default=os.environ.get("FACEUNLOCK_DATA", "../shared/data"),
+        help="--lights: the shared data folder (its video/ clips)",
+    )
+    e.add_argument(
+        "--split",
+        choices=("report", "fit", "all"),
+        default="report",
+        help="--lights: the clips held out from the liveness fit (default), the fitting ones, or both",
+    )
+    e.add_argument("--starts", type=int, default=3, help="--lights: scans per clip and light")
     e.add_argument("--config", help="TOML config file")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", dest="json_out", help="write the results to this JSON file")
@@ -42,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"  {line}", file=sys.stderr, flush=True)
 
+    if args.lights:
+        return run_lights(args, pipeline, cfg, card, progress)
     result = evaluate_sessions(pipeline, cfg, card, Path(args.root), args.learn, progress)
     print(f"{result['people']} people, learning {'on' if args.learn else 'off'}; {result['root']}")
     for name, why in result["enrolment_refused"].items():
@@ -55,6 +76,32 @@ def run(args: argparse.Namespace) -> int:
         )
     for name, p in result["balanced_per_person"].items():
         print(f"  {name}: {p['matched']} of {p['scans']} (balanced)")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def rate(frr: float | None) -> str:
+    return "-" if frr is None else f"{100 * frr:.1f}%"
+
+
+def run_lights(args: argparse.Namespace, pipeline, cfg, card, progress) -> int:
+    from faceunlock.evaluation.sessions import evaluate_lights
+    from faceunlock.evaluation.shared_data import recorded_clips
+
+    role = None if args.split == "all" else args.split
+    clips = [c for c in recorded_clips(Path(args.data), role) if c.live]
+    if not clips:
+        raise ValueError(f"no live clips of the {args.split} split under {args.data}/video")
+    result = evaluate_lights(pipeline, cfg, card, clips, starts=max(1, args.starts), progress=progress)
+    print(f"{result['clips']} live clips ({args.split}), enrolled as filmed; per-scan FRR:")
+    for name, why in result["enrolment_refused"].items():
+        print(f"  enrolment refused: {name}: {why}")
+    for light, levels in result["lights"].items():
+        cells = ", ".join(f"{level} {rate(r['frr'])} of {r['scans']}" for level, r in levels.items())
+        print(f"  {light:<20} {cells}")
+    for line in result["balanced_missed"]:
+        print(f"  missed at balanced: {line}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -134,3 +134,78 @@ def evaluate_sessions(
         "balanced_per_person": per_person,
         "scans": rows,
     }
+
+
+LIGHTS = {
+    "as filmed": None,
+    "dim": (0.35, 1.0, (1.0, 1.0, 1.0)),
+    "bright": (1.8, 1.0, (1.0, 1.0, 1.0)),
+    "warm lamp": (0.8, 1.0, (1.15, 1.0, 0.7)),
+    "flat, low contrast": (1.0, 0.45, (1.0, 1.0, 1.0)),
+}
+"""Light changes applied to the scanned frames only (the enrolment stays as filmed): a gain, a
+contrast factor about mid-grey, and a colour cast (R, G, B). The camera's own noise and 8-bit
+clipping stay in, as a real camera in that light would give."""
+
+
+def relit(rgb: np.ndarray, change) -> np.ndarray:
+    """The frame under another light (see LIGHTS)."""
+    if change is None:
+        return rgb
+    gain, contrast, cast = change
+    x = rgb.astype(np.float32) * gain * np.asarray(cast, np.float32)
+    x = (x - 128.0) * contrast + 128.0
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def evaluate_lights(
+    pipeline,
+    cfg: Config,
+    card,
+    clips,
+    starts: int = 3,
+    length: int = 25,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Per-scan FRR at each level under each light of LIGHTS: each live clip enrolled from its first
+    frames as filmed (faceunlock.evaluation.liveness.ENROL_FRAMES good ones), then `starts` scans of
+    `length` frames, evenly spread over the rest of the clip, relit."""
+    from faceunlock.enroll import capture
+    from faceunlock.errors import EnrollError
+    from faceunlock.evaluation.liveness import ENROL_FRAMES
+    from faceunlock.verify import scan
+
+    thresholds = {level: card.scan_threshold(level) for level in SECURITY_LEVELS}
+    counts = {light: {level: [0, 0] for level in thresholds} for light in LIGHTS}
+    refused, missed = {}, []
+    for clip in clips:
+        try:
+            anchors = capture(pipeline, clip.enrol(), ENROL_FRAMES, cfg.verify, cfg.enroll.timeout)
+        except EnrollError as exc:
+            refused[clip.name] = str(exc)
+            continue
+        frames = list(clip.frames())
+        if len(frames) < length:
+            refused[clip.name] = f"only {len(frames)} frames after the enrolment"
+            continue
+        for light, change in LIGHTS.items():
+            for start in np.linspace(0, len(frames) - length, starts).astype(int):
+                shown = [relit(f, change) for f in frames[start : start + length]]
+                for level, threshold in thresholds.items():
+                    policy = dataclasses.replace(cfg.verify, security_level=level)
+                    d = scan(pipeline, iter(shown), clip.name, anchors, threshold, policy, 3600, cfg.liveness)
+                    counts[light][level][0] += 1
+                    counts[light][level][1] += d.decision == "match"
+                    if d.decision != "match" and level == "balanced":
+                        missed.append(f"{clip.name}@{start} {light}: {d.decision}, liveness {d.liveness}")
+            if progress:
+                said = ", ".join(f"{lv} {counts[light][lv][1]}/{counts[light][lv][0]}" for lv in thresholds)
+                progress(f"{clip.name} {light}: {said} (totals so far)")
+    lights = {
+        light: {
+            level: {"scans": n, "matched": m, "frr": (n - m) / n if n else None}
+            for level, (n, m) in per_level.items()
+        }
+        for light, per_level in counts.items()
+    }
+    return {"clips": len(clips), "enrolment_refused": refused, "lights": lights, "balanced_missed": missed}
