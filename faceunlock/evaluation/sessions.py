@@ -64,6 +64,18 @@ def with_look(anchors: np.ndarray, look: np.ndarray) -> np.ndarray:
     return joined
 
 
+def scan_at_each_level(pipeline, cfg: Config, card, frames: list[np.ndarray], user: str, anchors) -> dict:
+    """One scan of the frames under the whole policy at each security level, with its threshold."""
+    from faceunlock.verify import scan
+
+    decisions = {}
+    for level in SECURITY_LEVELS:
+        policy = dataclasses.replace(cfg.verify, security_level=level)
+        threshold = card.scan_threshold(level)
+        decisions[level] = scan(pipeline, iter(frames), user, anchors, threshold, policy, 3600, cfg.liveness)
+    return decisions
+
+
 def evaluate_sessions(
     pipeline,
     cfg: Config,
@@ -76,7 +88,6 @@ def evaluate_sessions(
     from faceunlock.enroll import capture
     from faceunlock.errors import EnrollError
     from faceunlock.learnable import why_not
-    from faceunlock.verify import scan
 
     thresholds = {level: card.scan_threshold(level) for level in SECURITY_LEVELS}
     per_pair = card.threshold("balanced")
@@ -93,11 +104,8 @@ def evaluate_sessions(
         for session in person.sessions:
             frames = frames_of(session)
             row = {"person": person.name, "session": session.name, "learned_looks": learned}
-            decisions = {}
-            for level, threshold in thresholds.items():
-                policy = dataclasses.replace(cfg.verify, security_level=level)
-                d = scan(pipeline, iter(frames), person.name, anchors, threshold, policy, 3600, cfg.liveness)
-                decisions[level] = d
+            decisions = scan_at_each_level(pipeline, cfg, card, frames, person.name, anchors)
+            for level, d in decisions.items():
                 row[level] = {
                     "decision": d.decision,
                     "distance": None if d.distance is None else round(float(d.distance), 4),
@@ -173,10 +181,8 @@ def evaluate_lights(
     from faceunlock.enroll import capture
     from faceunlock.errors import EnrollError
     from faceunlock.evaluation.liveness import ENROL_FRAMES
-    from faceunlock.verify import scan
 
-    thresholds = {level: card.scan_threshold(level) for level in SECURITY_LEVELS}
-    counts = {light: {level: [0, 0] for level in thresholds} for light in LIGHTS}
+    counts = {light: {level: [0, 0] for level in SECURITY_LEVELS} for light in LIGHTS}
     refused, missed = {}, []
     for clip in clips:
         try:
@@ -191,15 +197,13 @@ def evaluate_lights(
         for light, change in LIGHTS.items():
             for start in np.linspace(0, len(frames) - length, starts).astype(int):
                 shown = [relit(f, change) for f in frames[start : start + length]]
-                for level, threshold in thresholds.items():
-                    policy = dataclasses.replace(cfg.verify, security_level=level)
-                    d = scan(pipeline, iter(shown), clip.name, anchors, threshold, policy, 3600, cfg.liveness)
+                for level, d in scan_at_each_level(pipeline, cfg, card, shown, clip.name, anchors).items():
                     counts[light][level][0] += 1
                     counts[light][level][1] += d.decision == "match"
                     if d.decision != "match" and level == "balanced":
                         missed.append(f"{clip.name}@{start} {light}: {d.decision}, liveness {d.liveness}")
             if progress:
-                said = ", ".join(f"{lv} {counts[light][lv][1]}/{counts[light][lv][0]}" for lv in thresholds)
+                said = ", ".join(f"{lv} {m}/{n}" for lv, (n, m) in counts[light].items())
                 progress(f"{clip.name} {light}: {said} (totals so far)")
     lights = {
         light: {

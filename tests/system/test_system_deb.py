@@ -92,14 +92,18 @@ def rig(run_sh, deb, frame_folders, release):
         yield rig
 
 
+def packages_in(deb: Path, field: str) -> list[str]:
+    """The package names of a control field (Depends, Recommends): first alternatives, no versions."""
+    text = subprocess.run(["dpkg-deb", "-f", str(deb), field], capture_output=True, text=True).stdout
+    return sorted({item.split("|")[0].split("(")[0].strip() for item in text.split(",") if item.strip()})
+
+
 def depends(deb: Path) -> list[str]:
-    field = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True).stdout
-    return sorted({item.split("|")[0].split("(")[0].strip() for item in field.split(",")})
+    return packages_in(deb, "Depends")
 
 
 def recommends(deb: Path) -> list[str]:
-    field = subprocess.run(["dpkg-deb", "-f", str(deb), "Recommends"], capture_output=True, text=True).stdout
-    return sorted({item.split("|")[0].split("(")[0].strip() for item in field.split(",") if item.strip()})
+    return packages_in(deb, "Recommends")
 
 
 def is_installed(rig) -> bool:
