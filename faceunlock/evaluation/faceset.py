@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from faceunlock.atomic import atomic_file
 from faceunlock.camera import read_image
-from faceunlock.vision.align import TEMPLATE, align, sharpness
+from faceunlock.vision.align import MAX_LIGHT_GAIN, REFERENCE_LEVEL, TEMPLATE, align, sharpness
 from faceunlock.vision.detect import Detection, Detector, Face
 
 
@@ -195,6 +195,7 @@ def embed_images(
     key = hashlib.sha256(
         (embedder.fingerprint + str(embedder.flip) + cache_key(detector, pick) + backend).encode()
         + TEMPLATE.tobytes()
+        + f"sharpness {REFERENCE_LEVEL} {MAX_LIGHT_GAIN}".encode()
     ).hexdigest()[:16]
     cached: dict[str, tuple[np.ndarray, float]] = {}
     cache_file = Path(cache_dir) / f"embeddings-{key}.npz" if cache_dir else None
