@@ -4,6 +4,7 @@ nuaa-live frames (7 people, several days and lights, others behind them)."""
 import json
 
 import numpy as np
+import pytest
 
 from faceunlock.cli import main
 from faceunlock.evaluation.sessions import people, with_look
@@ -52,3 +53,9 @@ def test_light_changes_are_applied_to_the_scans_only(data_dir):
     assert result["enrolment_refused"] == {} and set(result["lights"]) == set(LIGHTS)
     assert all(r["scans"] == 1 for levels in result["lights"].values() for r in levels.values())
     assert result["lights"]["as filmed"]["balanced"]["matched"] == 1, result["balanced_missed"]
+    for levels in result["lights"].values():
+        for r in levels.values():
+            assert 0 <= r["bpcer"] <= r["frr"], "liveness refusals are some of the misses"
+    assert result["lights"]["as filmed"]["balanced"]["bpcer"] == 0
+    with pytest.raises(ValueError, match="frame step must be at least 1"):
+        evaluate_lights(None, Config(), load_card(), [clip], step=0)

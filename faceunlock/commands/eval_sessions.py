@@ -42,6 +42,12 @@ def register(esub) -> None:
         help="--lights: the clips held out from the liveness fit (default), the fitting ones, or both",
     )
     e.add_argument("--starts", type=int, default=3, help="--lights: scans per clip and light")
+    e.add_argument(
+        "--frame-step",
+        type=int,
+        default=1,
+        help="--lights: scan every Kth frame, as a slower camera would give (30 fps clips, K 2: 15 fps)",
+    )
     e.add_argument("--config", help="TOML config file")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", dest="json_out", help="write the results to this JSON file")
@@ -93,12 +99,20 @@ def run_lights(args: argparse.Namespace, pipeline, cfg, card, progress) -> int:
     clips = [c for c in recorded_clips(Path(args.data), role) if c.live]
     if not clips:
         raise ValueError(f"no live clips of the {args.split} split under {args.data}/video")
-    result = evaluate_lights(pipeline, cfg, card, clips, starts=max(1, args.starts), progress=progress)
-    print(f"{result['clips']} live clips ({args.split}), enrolled as filmed; per-scan FRR:")
+    result = evaluate_lights(
+        pipeline, cfg, card, clips, starts=max(1, args.starts), progress=progress, step=args.frame_step
+    )
+    every = f", one frame in {args.frame_step}" if args.frame_step > 1 else ""
+    print(
+        f"{result['clips']} live clips ({args.split}), enrolled as filmed{every}; per-scan FRR "
+        "(in brackets: BPCER, the scans liveness refused):"
+    )
     for name, why in result["enrolment_refused"].items():
         print(f"  enrolment refused: {name}: {why}")
     for light, levels in result["lights"].items():
-        cells = ", ".join(f"{level} {rate(r['frr'])} of {r['scans']}" for level, r in levels.items())
+        cells = ", ".join(
+            f"{level} {rate(r['frr'])} ({rate(r['bpcer'])}) of {r['scans']}" for level, r in levels.items()
+        )
         print(f"  {light:<20} {cells}")
     for line in result["balanced_missed"]:
         print(f"  missed at balanced: {line}")

@@ -174,15 +174,20 @@ def evaluate_lights(
     starts: int = 3,
     length: int = 25,
     progress: Callable[[str], None] | None = None,
+    step: int = 1,
 ) -> dict:
     """Per-scan FRR at each level under each light of LIGHTS: each live clip enrolled from its first
     frames as filmed (faceunlock.evaluation.liveness.ENROL_FRAMES good ones), then `starts` scans of
-    `length` frames, evenly spread over the rest of the clip, relit."""
+    `length` frames, evenly spread over the rest of the clip, relit. `step`: every step-th frame is
+    scanned, as a camera at 1/step of the clip's frame rate would give. Per light and level also the
+    BPCER: the share of these live scans that liveness refused (doubt or attack, no match)."""
     from faceunlock.enroll import capture
     from faceunlock.errors import EnrollError
     from faceunlock.evaluation.liveness import ENROL_FRAMES
 
-    counts = {light: {level: [0, 0] for level in SECURITY_LEVELS} for light in LIGHTS}
+    if step < 1:
+        raise ValueError(f"frame step must be at least 1, not {step}")
+    counts = {light: {level: [0, 0, 0] for level in SECURITY_LEVELS} for light in LIGHTS}
     refused, missed = {}, []
     for clip in clips:
         try:
@@ -190,7 +195,7 @@ def evaluate_lights(
         except EnrollError as exc:
             refused[clip.name] = str(exc)
             continue
-        frames = list(clip.frames())
+        frames = list(clip.frames())[::step]
         if len(frames) < length:
             refused[clip.name] = f"only {len(frames)} frames after the enrolment"
             continue
@@ -200,16 +205,28 @@ def evaluate_lights(
                 for level, d in scan_at_each_level(pipeline, cfg, card, shown, clip.name, anchors).items():
                     counts[light][level][0] += 1
                     counts[light][level][1] += d.decision == "match"
+                    counts[light][level][2] += d.decision != "match" and d.liveness in ("doubt", "attack")
                     if d.decision != "match" and level == "balanced":
                         missed.append(f"{clip.name}@{start} {light}: {d.decision}, liveness {d.liveness}")
             if progress:
-                said = ", ".join(f"{lv} {m}/{n}" for lv, (n, m) in counts[light].items())
+                said = ", ".join(f"{lv} {m}/{n}" for lv, (n, m, _) in counts[light].items())
                 progress(f"{clip.name} {light}: {said} (totals so far)")
     lights = {
         light: {
-            level: {"scans": n, "matched": m, "frr": (n - m) / n if n else None}
-            for level, (n, m) in per_level.items()
+            level: {
+                "scans": n,
+                "matched": m,
+                "frr": (n - m) / n if n else None,
+                "bpcer": r / n if n else None,
+            }
+            for level, (n, m, r) in per_level.items()
         }
         for light, per_level in counts.items()
     }
-    return {"clips": len(clips), "enrolment_refused": refused, "lights": lights, "balanced_missed": missed}
+    return {
+        "clips": len(clips),
+        "step": step,
+        "enrolment_refused": refused,
+        "lights": lights,
+        "balanced_missed": missed,
+    }
