@@ -15,6 +15,8 @@ APT_PACKAGES=(
   gir1.2-gtk-4.0 gir1.2-adw-1 gir1.2-atspi-2.0 at-spi2-core xvfb man-db
   # the tests of the zsh completion
   zsh
+  # scripts/build-deb.sh and its lintian check (the package tests)
+  dpkg-dev lintian
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
