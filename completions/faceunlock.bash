@@ -178,11 +178,12 @@ _faceunlock() {
                 --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --split) COMPREPLY=($(compgen -W "report fit all" -- "$cur")); return ;;
                 --starts) return ;;
+                --frame-step) return ;;
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
                 --threads) return ;;
                 --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --lights --data --split --starts --config --threads --json" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --lights --data --split --starts --frame-step --config --threads --json" -- "$cur")) ;;
         " train")
             case "$prev" in
                 --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;

@@ -137,7 +137,9 @@ class VerifyConfig:
     timeout: float = opt(5.0, 0.2, 120.0, doc="seconds a scan may take")
     consecutive: int = opt(2, 1, 30, doc="fused windows in a row of one tracked face needed")
     min_face_size: int = opt(80, 20, 2000, doc="faces smaller than this are not judged")
-    min_sharpness: float = opt(15.0, 0.0, 10000.0, doc="variance of the chip's Laplacian")
+    min_sharpness: float = opt(
+        15.0, 0.0, 10000.0, doc="variance of the chip's Laplacian, as if lit to at least mean grey 79"
+    )
     multiple_faces: str = opt(
         "largest",
         choices=("largest", "reject"),
