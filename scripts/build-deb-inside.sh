@@ -6,11 +6,13 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . /stage/env
-export FACEUNLOCK_COMMIT FACEUNLOCK_COMMIT_TIME FACEUNLOCK_MAINTAINER DEBIAN_FRONTEND=noninteractive
+export FACEUNLOCK_CACHE FACEUNLOCK_DEB_VERSION FACEUNLOCK_COMMIT FACEUNLOCK_COMMIT_TIME FACEUNLOCK_MAINTAINER DEBIAN_FRONTEND=noninteractive
 cd /stage/src
 apt-get -qq update
 apt-get -y -qq install --no-install-recommends python3-venv python3-pip python3-gi gir1.2-glib-2.0 \
-  dpkg-dev gcc make libc6-dev libpam0g-dev libsystemd-dev ca-certificates zstd >/dev/null
+  dpkg-dev gcc make libc6-dev libpam0g-dev libsystemd-dev ca-certificates zstd \
+  curl cmake ninja-build g++ pkg-config python3-dev libavcodec-dev libavformat-dev libswscale-dev \
+  libjpeg-dev libpng-dev zlib1g-dev libtiff-dev libwebp-dev >/dev/null
 [ -s /stage/ca.crt ] && export PIP_CERT=/stage/ca.crt
 python3 -m venv /stage/venv
 PIP=(/stage/venv/bin/pip install -q --disable-pip-version-check -c /stage/constraints.txt)

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Build the Debian package faceunlock_<version>_<arch>.deb with dpkg-deb (no debhelper needed).
+# Build the Debian package faceunlock_<version>+git<commit time>_<arch>.deb with dpkg-deb (no
+# debhelper needed).
 #
 # Contents:
 # - /usr/lib/faceunlock: a private virtual environment of Debian's python3 with faceunlock and only
 #   its run-time dependencies: [project] dependencies of pyproject.toml, plus
 #   [tool.faceunlock] no-deps-runtime (packages read only for their data files), pinned to the
-#   versions installed in .venv, the environment the tests ran in. Debian's python3-gi is linked in
-#   alone (not all of Debian's site-packages). No bytecode: postinst compiles it, prerm deletes it.
+#   versions installed in .venv, the environment the tests ran in, but for OpenCV, which is built
+#   from the same release's source with only the modules used, against this release's FFmpeg and
+#   image libraries (scripts/build-opencv.sh). Debian's python3-gi is linked in alone (not all of
+#   Debian's site-packages). No bytecode: postinst compiles it, prerm deletes it.
 # - /usr/bin/faceunlock and /usr/bin/faceunlock-pam, which run that interpreter with -I;
 # - /lib/<multiarch>/security/pam_faceunlock.so (/usr/lib on trixie), the native PAM module;
 # - the files `faceunlock install` installs, from the same list: the unit, bus policy, D-Bus
@@ -24,8 +27,8 @@
 #                  checkout's tracked and unignored files, so that the interpreter, PyGObject and
 #                  native libraries are that release's (scripts/build-deb-inside.sh)
 #   --out DIR      where the .deb goes (default: out/)
-#   --compress     dpkg-deb's compressor (default xz: 83 MB in about 75 s on 2 cores, 2026-12-07;
-#                  zstd: 112 MB in 18 s, which Debian 12's lintian refuses; gzip --level 1 is faster
+#   --compress     dpkg-deb's compressor (default xz: 48 MB in about 80 s on 2 cores, 2026-12-07;
+#                  zstd: faster and larger, and Debian 12's lintian refuses it; gzip --level 1 is faster
 #                  still and larger)
 #   --lintian      run lintian on the result (packaging/debian/lintian-overrides explains each
 #                  tag it overrides)
@@ -64,10 +67,13 @@ if [ -n "$RELEASE" ] && [ "$RELEASE" != "$HERE" ]; then
   touch "$STAGE/constraints.txt"
   # This machine's certificate authorities, for pip in the container (a registry proxy may need them).
   cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$STAGE/ca.crt" 2>/dev/null || true
-  printf 'RELEASE=%q\nCOMPRESS=%q\nLEVEL=%q\nLINTIAN=%q\nFACEUNLOCK_COMMIT=%q\nFACEUNLOCK_COMMIT_TIME=%q\nFACEUNLOCK_MAINTAINER=%q\n' \
-    "$RELEASE" "$COMPRESS" "$LEVEL" "$LINTIAN" "$COMMIT" "$COMMIT_TIME" "$MAINTAINER" > "$STAGE/env"
+  # The host's build cache (OpenCV's source and builds, by release) serves the container too.
+  CACHE=${FACEUNLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/faceunlock}
+  mkdir -p "$CACHE"
+  printf 'FACEUNLOCK_CACHE=/cache\nFACEUNLOCK_DEB_VERSION=%q\nRELEASE=%q\nCOMPRESS=%q\nLEVEL=%q\nLINTIAN=%q\nFACEUNLOCK_COMMIT=%q\nFACEUNLOCK_COMMIT_TIME=%q\nFACEUNLOCK_MAINTAINER=%q\n' \
+    "${FACEUNLOCK_DEB_VERSION:-}" "$RELEASE" "$COMPRESS" "$LEVEL" "$LINTIAN" "$COMMIT" "$COMMIT_TIME" "$MAINTAINER" > "$STAGE/env"
   echo "build-deb.sh: building for $RELEASE in a booted $RELEASE container" >&2
-  "$RUN_SH" --rootfs "debian:$RELEASE" --host-network --timeout 2400 --bind "$STAGE:/stage" -- \
+  "$RUN_SH" --rootfs "debian:$RELEASE" --host-network --timeout 2400 --bind "$STAGE:/stage" --bind "$CACHE:/cache" -- \
     bash /stage/src/scripts/build-deb-inside.sh >&2
   mkdir -p "$OUT"
   for deb in "$STAGE"/out/*.deb; do
@@ -87,6 +93,10 @@ PREFIX=/usr/lib/faceunlock
 PYVER=$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 NEXT=$(/usr/bin/python3 -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1] + 1}")')
 VERSION=$("$PY" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+# Each commit's package is newer than the one before it, so that apt upgrades from one build to the
+# next (the project's version, then the commit's time: 0.1.0+git20261207.071500).
+# FACEUNLOCK_DEB_VERSION sets another (the upgrade test's stand-in for an earlier build).
+VERSION=${FACEUNLOCK_DEB_VERSION:-$VERSION+git$(date -u -d "@$COMMIT_TIME" +%Y%m%d.%H%M%S)}
 ARCH=$(dpkg --print-architecture)
 WORK=$(mktemp -d /tmp/faceunlock-deb.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -104,7 +114,9 @@ import sys, tomllib
 from pathlib import Path
 work = Path(sys.argv[1])
 project = tomllib.load(open("pyproject.toml", "rb"))
-(work / "requirements.txt").write_text("\n".join(project["project"]["dependencies"]) + "\n")
+# OpenCV is built from source below (scripts/build-opencv.sh), not installed from its wheel.
+deps = [r for r in project["project"]["dependencies"] if not r.startswith("opencv-python-headless")]
+(work / "requirements.txt").write_text("\n".join(deps) + "\n")
 extra = project.get("tool", {}).get("faceunlock", {}).get("no-deps-runtime", [])
 (work / "no-deps.txt").write_text("".join(f"{r}\n" for r in extra))
 EOF
@@ -114,6 +126,11 @@ PIP=("$PY" -m pip --python "$VENV/bin/python" install -q --disable-pip-version-c
 "${PIP[@]}" -r "$WORK/requirements.txt"
 [ -s "$WORK/no-deps.txt" ] && "${PIP[@]}" --no-deps -r "$WORK/no-deps.txt"
 "${PIP[@]}" --no-deps "$ROOT"
+# OpenCV: only the modules faceunlock calls, against Debian's FFmpeg and image libraries (the wheel
+# brings every module, its own FFmpeg and AV1 codecs, and a second OpenBLAS: 177 MB unpacked).
+step "OpenCV from source (scripts/build-opencv.sh; cached after the first build)"
+bash scripts/build-opencv.sh --python "$PY" --out "$WORK/opencv" >&2
+cp -a "$WORK/opencv/." "$SITE/"
 
 # Debian's PyGObject (python3-gi), and nothing else of Debian's site-packages.
 mkdir "$VENV/debian-gi"

@@ -15,8 +15,9 @@ APT_PACKAGES=(
   gir1.2-gtk-4.0 gir1.2-adw-1 gir1.2-atspi-2.0 at-spi2-core xvfb man-db
   # the tests of the zsh completion
   zsh
-  # scripts/build-deb.sh and its lintian check (the package tests)
-  dpkg-dev lintian
+  # scripts/build-deb.sh and its lintian check (the package tests); scripts/build-opencv.sh
+  dpkg-dev lintian curl cmake ninja-build g++ libavcodec-dev libavformat-dev libswscale-dev
+  libjpeg-dev libpng-dev zlib1g-dev libtiff-dev libwebp-dev
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
