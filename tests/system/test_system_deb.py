@@ -30,6 +30,7 @@ from test_system_uninstall import changes
 
 DEB_DIR = "/srv/faceunlock-deb"
 VIDEO_DIR = "/srv/faceunlock-video"
+PREVIOUS_DIR = "/srv/faceunlock-previous"
 
 
 RELEASES = ("bookworm", "trixie")
@@ -53,40 +54,73 @@ def deb(run_sh, container_debs, release):
     """The package built for the release from this checkout; for the offline bookworm container, its
     dependencies downloaded."""
     out = Path(tempfile.mkdtemp(prefix=f"faceunlock-deb-{release}-"))
-    os.chmod(out, 0o755)
-    started = time.monotonic()
-    build = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "scripts" / "build-deb.sh"),
-            "--release",
-            release,
-            "--lintian",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-3000:]
-    package = next(out.glob("faceunlock_*.deb"))
-    print(f"built {package.name} for {release} in {time.monotonic() - started:.0f} s: {build.stdout.strip()}")
+    package = build(release, out, ROOT, "--lintian")
     if not online(release):
         download(str(package))
     yield package
     subprocess.run(["rm", "-rf", str(out)], check=False)
 
 
+PREVIOUS = "684b57a"
+"""The last build that landed (OpenCV from its wheel; version 0.1.0): what an upgrade starts from."""
+
+
+def build(release: str, out: Path, checkout: Path = ROOT, *args: str, env: dict | None = None) -> Path:
+    """scripts/build-deb.sh of a checkout, for the release, into out: the package built."""
+    os.chmod(out, 0o755)
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", str(checkout / "scripts" / "build-deb.sh"), "--release", release, *args, "--out", str(out)],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    package = next(out.glob("faceunlock_*.deb"))
+    print(f"built {package.name} for {release} in {time.monotonic() - started:.0f} s: {done.stdout.strip()}")
+    return package
+
+
 @pytest.fixture(scope="module")
-def rig(run_sh, deb, frame_folders, release):
+def previous_deb(run_sh, container_debs, release):
+    """The package of the last landed build (PREVIOUS), built by its own scripts from a clone of
+    this repository at that commit. A clone without that commit builds this checkout as version
+    0.1.0 instead, which still takes the upgrade path of dpkg and the maintainer scripts."""
+    work = Path(tempfile.mkdtemp(prefix=f"faceunlock-previous-{release}-"))
+    out = work / "out"
+    out.mkdir()
+    python = ROOT / ".venv" / "bin" / "python"
+    env = {"FACEUNLOCK_SANDBOX": str(run_sh), "FACEUNLOCK_BUILD_PYTHON": str(python)}
+    has = subprocess.run(["git", "cat-file", "-e", f"{PREVIOUS}^{{commit}}"], cwd=ROOT, capture_output=True)
+    if has.returncode == 0:
+        clone = work / "src"
+        subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(clone)], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "-q", PREVIOUS], check=True)
+        (clone / ".venv").symlink_to(ROOT / ".venv")
+        package = build(release, out, clone, env=env)
+    else:
+        print(f"{PREVIOUS} is not in this clone: the earlier build is this checkout as version 0.1.0")
+        package = build(release, out, env={**env, "FACEUNLOCK_DEB_VERSION": "0.1.0"})
+    if not online(release):
+        download(str(package))
+    yield package
+    subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+@pytest.fixture(scope="module")
+def rig(run_sh, deb, previous_deb, frame_folders, release):
     binds = (f"{frame_folders}:{FRAMES}", f"{deb.parent}:{DEB_DIR}", f"{data_root() / 'video'}:{VIDEO_DIR}")
+    binds += (f"{previous_deb.parent}:{PREVIOUS_DIR}",)
     rootfs = "host" if release == "bookworm" else f"debian:{release}"
     with Sandbox(run_sh, binds_ro=binds, rootfs=rootfs, host_network=online(release)) as sb:
         rig = Rig(sb)
         rig.online = online(release)
         if rig.online:
-            rig.install_packages(*ONLINE_PACKAGES, *depends(deb), *recommends(deb), online=True)
+            rig.install_packages(
+                *ONLINE_PACKAGES, *depends(deb), *depends(previous_deb), *recommends(deb), online=True
+            )
             # debootstrap writes common-auth without pam-auth-update; let it write its own form
             # first, as on an installed system, so that the purge is compared with that.
             rig.sb.run("DEBIAN_FRONTEND=noninteractive pam-auth-update --package")
@@ -149,6 +183,49 @@ def test_apt_install(package):
     assert "/usr/lib/faceunlock/bin/python -I -m faceunlock daemon" in unit
     status = rig.sb.run("systemctl status --no-pager --lines=3 faceunlock.service").stdout
     print(status)
+
+
+def version(rig) -> str:
+    return rig.sb.out(["dpkg-query", "-W", "-f=${Version}", "faceunlock"]).strip()
+
+
+def test_an_upgrade_from_the_last_landed_build_keeps_alice_unlocking(package, deb, previous_deb):
+    """apt install of this build over the last landed one (PREVIOUS, with alice enrolled by it and
+    face unlock in the PAM stack): a real upgrade (a newer version), the daemon running again,
+    alice's template and the PAM line kept, no file of the old build left behind, and alice verified.
+    The tests after this one (unlocking a locked session, PAM, purge) run on the upgraded system,
+    with the template that the earlier build enrolled."""
+    rig = package
+    install = "DEBIAN_FRONTEND=noninteractive apt-get -y -q install"
+    rig.sb.run("DEBIAN_FRONTEND=noninteractive apt-get -y -q purge faceunlock", timeout=600)
+    rig.install_packages(*depends(previous_deb), online=rig.online)
+    rig.sb.run(f"{install} {PREVIOUS_DIR}/{previous_deb.name}", timeout=900)
+    earlier = version(rig)
+    rig.write_config()
+    rig.sb.run("systemctl start faceunlock.service", timeout=120)
+    assert rig.enrol("alice", "enrol-a") == 10
+    template = rig.sb.path("/var/lib/faceunlock/alice.json").read_bytes()
+    rig.sb.run("pam-auth-update --enable faceunlock")
+    try:
+        rig.install_packages(*depends(deb), online=rig.online)
+        upgrade = rig.sb.run(f"{install} {DEB_DIR}/{deb.name} 2>&1", timeout=900)
+        now = version(rig)
+        print(f"upgraded {earlier} to {now} in {upgrade.elapsed:.1f} s")
+        assert rig.sb.run(["dpkg", "--compare-versions", now, "gt", earlier], check=False).returncode == 0
+        assert f"over ({earlier})" in upgrade.stdout, upgrade.stdout[-3000:]
+        assert "another face model" not in upgrade.stdout, upgrade.stdout[-3000:]
+        assert rig.sb.path("/var/lib/faceunlock/alice.json").read_bytes() == template
+        auth = rig.sb.path("/etc/pam.d/common-auth").read_text()
+        assert re.search(r"^auth.*pam_faceunlock\.so", auth, flags=re.M), auth
+        assert rig.sb.out("systemctl is-active faceunlock.service").strip() == "active"
+        owned = set(rig.sb.out("dpkg -L faceunlock").splitlines())
+        present = rig.sb.out("find /usr/lib/faceunlock -name __pycache__ -prune -o -print").splitlines()
+        left = sorted(set(present) - owned)
+        assert not left, f"{len(left)} files of the earlier build left behind: {left[:10]}"
+        verify = rig.sb.run(f"faceunlock verify --user alice --source {FRAMES}/live-a", check=False)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+    finally:
+        rig.sb.run("pam-auth-update --disable faceunlock")
 
 
 def test_the_package_holds_the_whole_product(package, deb, release):
