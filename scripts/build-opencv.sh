@@ -44,6 +44,10 @@ CACHE=${FACEUNLOCK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/faceunlock}/opencv
 DONE=$CACHE/$KEY
 TARBALL=$CACHE/$(basename "$URL")
 mkdir -p "$CACHE"
+# One download or build at a time in this cache (package builds running at once, a container's
+# build beside the host's); the others wait, then find it done.
+exec 9>"$CACHE/.lock"
+flock 9
 
 if [ ! -e "$DONE/cv2.abi3.so" ]; then
   if ! echo "$SHA256  $TARBALL" | sha256sum -c --quiet >/dev/null 2>&1; then
