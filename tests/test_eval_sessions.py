@@ -47,15 +47,19 @@ def test_light_changes_are_applied_to_the_scans_only(data_dir):
     assert relit(frame, LIGHTS["dim"]).max() == 35 and relit(frame, LIGHTS["bright"]).min() == 180
     assert relit(frame, LIGHTS["flat, low contrast"]).min() == 115
     clip = next(c for c in recorded_clips(data_dir, "report") if c.live)
-    result = evaluate_lights(
-        Pipeline(Config(), load_card(), threads=1), Config(), load_card(), [clip], starts=1
-    )
-    assert result["enrolment_refused"] == {} and set(result["lights"]) == set(LIGHTS)
+    pipeline = Pipeline(Config(), load_card(), threads=1)
+    result = evaluate_lights(pipeline, Config(), load_card(), [clip], starts=1)
+    assert result["enrolment_refused"] == {} and result["too_short"] == {}
+    assert set(result["lights"]) == set(LIGHTS)
     assert all(r["scans"] == 1 for levels in result["lights"].values() for r in levels.values())
     assert result["lights"]["as filmed"]["balanced"]["matched"] == 1, result["balanced_missed"]
     for levels in result["lights"].values():
         for r in levels.values():
             assert 0 <= r["bpcer"] <= r["frr"], "liveness refusals are some of the misses"
     assert result["lights"]["as filmed"]["balanced"]["bpcer"] == 0
+    short = evaluate_lights(pipeline, Config(), load_card(), [clip], starts=1, length=100_000)
+    assert short["enrolment_refused"] == {}, "the enrolment worked; the clip is only too short to scan"
+    assert short["too_short"][clip.name].endswith("fewer than a scan's 100000")
+    assert all(r["scans"] == 0 for levels in short["lights"].values() for r in levels.values())
     with pytest.raises(ValueError, match="frame step must be at least 1"):
         evaluate_lights(None, Config(), load_card(), [clip], step=0)

@@ -109,6 +109,8 @@ def run_lights(args: argparse.Namespace, pipeline, cfg, card, progress) -> int:
     )
     for name, why in result["enrolment_refused"].items():
         print(f"  enrolment refused: {name}: {why}")
+    for name, why in result["too_short"].items():
+        print(f"  not scanned: {name}: {why}")
     for light, levels in result["lights"].items():
         cells = ", ".join(
             f"{level} {rate(r['frr'])} ({rate(r['bpcer'])}) of {r['scans']}" for level, r in levels.items()

@@ -188,7 +188,7 @@ def evaluate_lights(
     if step < 1:
         raise ValueError(f"frame step must be at least 1, not {step}")
     counts = {light: {level: [0, 0, 0] for level in SECURITY_LEVELS} for light in LIGHTS}
-    refused, missed = {}, []
+    refused, short, missed = {}, {}, []
     for clip in clips:
         try:
             anchors = capture(pipeline, clip.enrol(), ENROL_FRAMES, cfg.verify, cfg.enroll.timeout)
@@ -197,7 +197,7 @@ def evaluate_lights(
             continue
         frames = list(clip.frames())[::step]
         if len(frames) < length:
-            refused[clip.name] = f"only {len(frames)} frames after the enrolment"
+            short[clip.name] = f"only {len(frames)} frames after the enrolment, fewer than a scan's {length}"
             continue
         for light, change in LIGHTS.items():
             for start in np.linspace(0, len(frames) - length, starts).astype(int):
@@ -227,6 +227,7 @@ def evaluate_lights(
         "clips": len(clips),
         "step": step,
         "enrolment_refused": refused,
+        "too_short": short,
         "lights": lights,
         "balanced_missed": missed,
     }
