@@ -265,6 +265,11 @@ def run_bench(
     from faceunlock.model import load_card
     from faceunlock.runtime import load_pipeline, open_store
 
+    for name, value in (("frames timed", frames_timed), ("cold runs", cold_runs)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+    if not thread_counts or min(thread_counts) < 1:
+        raise ValueError(f"thread counts must be 1 or more, not {thread_counts}")
     frames, decode_ms = decode_frames(video, max(frames_timed, 120))
     if len(frames) < MIN_FRAMES:
         raise ValueError(f"{video} has only {len(frames)} frames; the benchmark needs {MIN_FRAMES} or more")
