@@ -27,7 +27,7 @@
 #                  checkout's tracked and unignored files, so that the interpreter, PyGObject and
 #                  native libraries are that release's (scripts/build-deb-inside.sh)
 #   --out DIR      where the .deb goes (default: out/)
-#   --compress     dpkg-deb's compressor (default xz: 48 MB in about 80 s on 2 cores, 2026-12-07;
+#   --compress     dpkg-deb's compressor (default xz: 50 MB in about 80 s on 2 cores, 2026-12-07;
 #                  zstd: faster and larger, and Debian 12's lintian refuses it; gzip --level 1 is faster
 #                  still and larger)
 #   --lintian      run lintian on the result (packaging/debian/lintian-overrides explains each

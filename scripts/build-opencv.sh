@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build OpenCV's Python module for the Debian package, on and for this machine's release: only the
 # modules faceunlock calls (core, imgproc, imgcodecs, videoio, video, features), linked against
-# Debian's FFmpeg, libjpeg, libpng, libtiff, libwebp and zlib (HarfBuzz's text shaping, for putText,
-# is OpenCV's own bundled subset: Debian's lacks its rasteriser), with no BLAS, no OpenCL and no
-# bundled codecs. The PyPI wheel that the tests run with holds every module and its own copies of
-# FFmpeg, AV1 codecs and OpenBLAS (177 MB unpacked); this build is 25 MB.
+# Debian's libjpeg, libpng, libtiff, libwebp and zlib (HarfBuzz's text shaping, for putText, is
+# OpenCV's own bundled subset: Debian's lacks its rasteriser), with no BLAS, no OpenCL and no
+# bundled codecs. Debian's FFmpeg is used through OpenCV's videoio plugin
+# (libopencv_videoio_ffmpeg.so beside cv2), loaded at the first video file: a daemon that reads a
+# camera never maps FFmpeg and the hundred libraries Debian's build of it needs. The PyPI wheel
+# that the tests run with holds every module and its own copies of FFmpeg, AV1 codecs and OpenBLAS
+# (177 MB unpacked).
 #
 # The source is the sdist of the same opencv-python-headless release as the wheel in the build
 # environment (packaging/opencv-source.txt pins its address and sha256; a different wheel version
@@ -12,7 +15,8 @@
 #
 # usage: scripts/build-opencv.sh --python PY --out DIR
 #   --python PY   the build environment's interpreter: its numpy's headers and its wheel's version
-#   --out DIR     receives cv2.abi3.so and its dist-info folder (with OpenCV's licence)
+#   --out DIR     receives cv2.abi3.so, the FFmpeg plugin and cv2's dist-info folder (with
+#                 OpenCV's licence)
 # Builds are cached in ${FACEUNLOCK_CACHE:-~/.cache/faceunlock}/opencv, by release, source, numpy
 # and this script: about 10 min on 2 cores the first time, none after.
 # Needs: cmake, ninja-build, g++, pkg-config, python3-dev, libavcodec-dev, libavformat-dev,
@@ -81,17 +85,19 @@ if [ ! -e "$DONE/cv2.abi3.so" ]; then
     -DPYTHON3_EXECUTABLE=/usr/bin/python3 -DPYTHON3_NUMPY_INCLUDE_DIRS="$NUMPY_INCLUDE" \
     -DPYTHON3_LIMITED_API=ON -DOPENCV_SKIP_PYTHON_LOADER=ON -DOPENCV_PYTHON3_INSTALL_PATH="$WORK/py" \
     -DWITH_FFMPEG=ON -DWITH_V4L=ON -DWITH_PNG=ON -DWITH_JPEG=ON -DWITH_TIFF=ON -DWITH_WEBP=ON \
-    -DWITH_HARFBUZZ=ON "${OFF[@]}" -DCPU_DISPATCH="SSE4_1;AVX2" -DENABLE_CONFIG_VERIFICATION=ON \
+    -DWITH_HARFBUZZ=ON -DVIDEOIO_PLUGIN_LIST=ffmpeg "${OFF[@]}" -DCPU_DISPATCH="SSE4_1;AVX2" -DENABLE_CONFIG_VERIFICATION=ON \
     > "$WORK/cmake.log" 2>&1 || { tail -40 "$WORK/cmake.log" >&2; exit 1; }
   ninja -C "$WORK/build" > "$WORK/ninja.log" 2>&1 || { grep -A20 FAILED "$WORK/ninja.log" | head -60 >&2; exit 1; }
   ninja -C "$WORK/build" install > /dev/null
-  strip --strip-unneeded "$WORK/py/cv2.abi3.so"
-  if readelf -d "$WORK/py/cv2.abi3.so" | grep -Eq 'RPATH|RUNPATH'; then
-    echo "build-opencv.sh: cv2.abi3.so names a library search path of the build" >&2; exit 1
-  fi
-  # OpenCV's licence, and those of the third-party code compiled into these modules.
   mkdir -p "$WORK/done/licenses"
-  mv "$WORK/py/cv2.abi3.so" "$WORK/done/"
+  mv "$WORK/py/cv2.abi3.so" "$WORK/inst/lib/libopencv_videoio_ffmpeg.so" "$WORK/done/"
+  for lib in "$WORK"/done/*.so; do
+    strip --strip-unneeded "$lib"
+    if readelf -d "$lib" | grep -Eq 'RPATH|RUNPATH'; then
+      echo "build-opencv.sh: $(basename "$lib") names a library search path of the build" >&2; exit 1
+    fi
+  done
+  # OpenCV's licence, and those of the third-party code compiled into these modules.
   cp "$WORK/opencv/LICENSE" "$WORK/done/licenses/"
   cp "$WORK"/inst/share/licenses/opencv*/* "$WORK/done/licenses/"
   rm -rf "$DONE" && mv "$WORK/done" "$DONE"
@@ -99,13 +105,13 @@ fi
 
 INFO=$OUT/opencv_python_headless-$VERSION+minimal.dist-info
 mkdir -p "$INFO/licenses"
-install -m644 "$DONE/cv2.abi3.so" "$OUT/cv2.abi3.so"
+install -m644 "$DONE/cv2.abi3.so" "$DONE/libopencv_videoio_ffmpeg.so" "$OUT/"
 install -m644 "$DONE"/licenses/* "$INFO/licenses/"
 cat > "$INFO/METADATA" <<EOF
 Metadata-Version: 2.4
 Name: opencv-python-headless
 Version: $VERSION+minimal
-Summary: OpenCV's core, imgproc, imgcodecs, videoio, video and features modules, built by faceunlock's scripts/build-opencv.sh from the opencv-python-headless $VERSION sdist against Debian's FFmpeg, libjpeg and libpng
+Summary: OpenCV's core, imgproc, imgcodecs, videoio, video and features modules, built by faceunlock's scripts/build-opencv.sh from the opencv-python-headless $VERSION sdist against Debian's FFmpeg and image libraries
 License-Expression: Apache-2.0
 Requires-Dist: numpy>=2
 EOF
@@ -121,5 +127,25 @@ missing = {"FFMPEG", "V4L2"} - names
 assert not missing, f"OpenCV was built without the video back ends {sorted(missing)}"
 for name in ("goodFeaturesToTrack", "calcOpticalFlowPyrLK", "imdecode", "warpAffine", "VideoWriter"):
     assert hasattr(cv2, name), f"OpenCV was built without cv2.{name}"
+import os
+import tempfile
+
+import numpy as np
+
+loaded = lambda: [line.split()[-1] for line in open("/proc/self/maps") if "libavcodec" in line]
+assert not loaded(), "FFmpeg is loaded with cv2; it should wait for the first video file"
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "check.mp4")
+    out = cv2.VideoWriter(path, cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    assert out.isOpened(), "the FFmpeg plugin cannot write a video"
+    for i in range(5):
+        out.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    out.release()
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == 5, f"the FFmpeg plugin read {frames} of 5 frames back"
+assert loaded(), "the video was read without FFmpeg"
 EOF
 echo "$OUT/cv2.abi3.so $(stat -c %s "$OUT/cv2.abi3.so") bytes (OpenCV $VERSION, $RELEASE)"
