@@ -1,7 +1,8 @@
 """The Debian package, for each supported release: scripts/build-deb.sh --release R, `apt install
 ./faceunlock_*.deb` in a booted container of R, a locked logind session unlocked from a live video
-by the packaged daemon, the packaged PAM line, an upgrade that names who must enrol again, and `apt
-purge`, which leaves the system as it found it (but for the system user, which Debian keeps).
+by the packaged daemon, the packaged PAM line, an upgrade from the last landed build that keeps its
+enrolments, an upgrade that names who must enrol again, and `apt purge`, which leaves the system
+as it found it (but for the system user, which Debian keeps).
 
 bookworm (Debian 12, this machine's release): the container is a copy-on-write view of this
 machine's root, offline, with packages from the host-side download cache. trixie (Debian 13:
