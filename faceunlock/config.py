@@ -174,7 +174,10 @@ class EnrollConfig:
     per_pose: int = opt(2, 1, 5, doc="anchors kept per pose (the most different of its captures)")
     min_poses: int = opt(3, 1, 5, doc="poses needed (straight among them) for a guided enrolment")
     pose_timeout: float = opt(8.0, 1.0, 120.0, doc="seconds to wait for one pose before asking the next")
-    learn: bool = opt(True, doc="keep a live near miss followed by the password as a learned look")
+    learn: bool = opt(
+        True,
+        doc="keep a live near miss followed by the password as a learned look; a confident match renews one",
+    )
 
 
 @dataclass(frozen=True)

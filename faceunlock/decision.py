@@ -26,6 +26,8 @@ class Decision:
     liveness_reason: str = ""
     liveness_cues: dict[str, float] = field(default_factory=dict)
     first_judged_ms: float | None = None
+    look: str = ""
+    """The enrolment (label) the best fused window came closest to; "" when none was fused."""
     frame: Any = field(default=None, repr=False, compare=False)
     embeddings: Any = field(default=None, repr=False, compare=False)
     """The quality frames' embeddings of the best-scoring track (for learning a look), or None."""

@@ -37,6 +37,8 @@ class FusedTrack:
         self.streak = 0
         self.windows = 0
         self.best: float | None = None
+        self.best_look: int | None = None
+        """Which look (faceunlock.store.Anchors.looks) the best window came closest to."""
         self.low_quality = 0
 
     def reset(self) -> None:
@@ -52,20 +54,26 @@ class FusedTrack:
         self.weights.append(float(quality))
         if len(self.frames) < self.size:
             return None
-        score = self.score()
+        scores = self.look_scores()
+        score = min(scores)
         self.frames, self.weights = [], []
         self.windows += 1
         self.streak = self.streak + 1 if score < self.threshold else 0
         if self.best is None or score < self.best:
             self.best = score
+            self.best_look = scores.index(score)
         return score
 
-    def score(self) -> float:
-        """The fused score of the frames in the window now (full or not): against each look of the
-        enrolment (faceunlock.store.Anchors) on its own, the best of them."""
+    def look_scores(self) -> list[float]:
+        """The fused score of the frames in the window now (full or not) against each look of the
+        enrolment (faceunlock.store.Anchors) on its own."""
         frames, weights = np.stack(self.frames), np.array(self.weights)
         looks = getattr(self.anchors, "looks", ()) or (self.anchors,)
-        return min(fuse(self.rule, np.asarray(look), frames, weights) for look in looks)
+        return [fuse(self.rule, np.asarray(look), frames, weights) for look in looks]
+
+    def score(self) -> float:
+        """The fused score of the frames in the window now: the best look's."""
+        return min(self.look_scores())
 
     def partial(self) -> float | None:
         """The fused score of a window still filling, for the record: never a decision."""

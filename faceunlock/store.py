@@ -66,11 +66,13 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+ISO_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 LEARNED_PREFIX = "learned-"
 MAX_LEARNED = 3
 """Learned looks kept per user; a newer one replaces the oldest."""
 LEARNED_MAX_AGE_DAYS = 180.0
-"""A learned look older than this is no longer used (and is dropped at the next learning)."""
+"""A learned look not learned or renewed (Store.renew) for this long is no longer used, and is dropped
+at the next learning."""
 
 
 class Anchors(np.ndarray):
@@ -80,6 +82,7 @@ class Anchors(np.ndarray):
 
     def __array_finalize__(self, obj) -> None:
         self.looks = getattr(obj, "looks", ())
+        self.labels = getattr(obj, "labels", ())
 
 
 def is_learned(label: str) -> bool:
@@ -87,8 +90,9 @@ def is_learned(label: str) -> bool:
 
 
 def expired(enrolment, now: float) -> bool:
-    """A learned look past LEARNED_MAX_AGE_DAYS (an enrolment the person made never expires)."""
-    return is_learned(enrolment.label) and age_days(enrolment.created, now) > LEARNED_MAX_AGE_DAYS
+    """A learned look not learned or renewed for LEARNED_MAX_AGE_DAYS (an enrolment the person made
+    never expires)."""
+    return is_learned(enrolment.label) and age_days(enrolment.last_used, now) > LEARNED_MAX_AGE_DAYS
 
 
 def age_days(created: str, now: float) -> float:
@@ -106,6 +110,13 @@ class Enrolment:
     label: str
     created: str
     embeddings: np.ndarray
+    renewed: str = ""
+    """When a confident match last came through this learned look (Store.renew); "" if never."""
+
+    @property
+    def last_used(self) -> str:
+        """When the look was learned or last renewed (ISO times in UTC sort as text)."""
+        return max(self.created, self.renewed)
 
 
 @dataclass
@@ -126,12 +137,15 @@ class Template:
         return [e for e in self.enrolments if not expired(e, now)]
 
     def anchors(self) -> np.ndarray:
-        """Every enrolled embedding in use, stacked (N, dim), with its looks (Anchors.looks)."""
-        looks = [e.embeddings.astype(np.float32) for e in self.current()]
+        """Every enrolled embedding in use, stacked (N, dim), with its looks and their labels
+        (Anchors.looks, Anchors.labels)."""
+        current = self.current()
+        looks = [e.embeddings.astype(np.float32) for e in current]
         if not looks:
             return np.zeros((0, self.dim), np.float32)
         anchors = np.concatenate(looks).view(Anchors)
         anchors.looks = tuple(looks)
+        anchors.labels = tuple(e.label for e in current)
         return anchors
 
     def labels(self) -> list[str]:
@@ -168,6 +182,7 @@ def encode(template: Template) -> bytes:
             {
                 "label": e.label,
                 "created": e.created,
+                **({"renewed": e.renewed} if e.renewed else {}),
                 "embeddings": [[float(f"{v:.9g}") for v in row] for row in e.embeddings.tolist()],
             }
             for e in template.enrolments
@@ -258,7 +273,14 @@ def parse(data: bytes, path: Path, user: str, model_sha256: str, embedding: str)
         plausible = bool(np.all((norms > 0.05) & (norms < 100)))
         expect(plausible, path, f"enrolment {label!r} has implausible norms")
         total += len(rows)
-        parsed.append(Enrolment(label=label, created=str(e.get("created", "")), embeddings=arr))
+        renewed = e.get("renewed", "")
+        expect(
+            renewed == "" or (isinstance(renewed, str) and ISO_TIME_RE.fullmatch(renewed) is not None),
+            path,
+            f"enrolment {label!r} has a renewal time that is not a UTC time",
+        )
+        created = str(e.get("created", ""))
+        parsed.append(Enrolment(label=label, created=created, embeddings=arr, renewed=renewed))
     expect(total <= MAX_EMBEDDINGS, path, f"{total} embeddings, more than {MAX_EMBEDDINGS}")
     return Template(
         user=user,
@@ -383,14 +405,15 @@ class TemplateStore:
 
     def learn(self, user: str, embeddings: np.ndarray, now: float | None = None) -> str:
         """Keep a learned look (faceunlock.service.learning decides when): a new enrolment labelled
-        learned-<time>; at most MAX_LEARNED of them, the oldest and the expired go. Returns its label."""
+        learned-<time>; at most MAX_LEARNED of them: the expired go, then the least recently learned or
+        renewed. Returns its label."""
         now = time.time() if now is None else now
         template = self.load(user)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         label = f"{LEARNED_PREFIX}{stamp}"
         learned = [e for e in template.enrolments if is_learned(e.label) and e.label != label]
         fresh = [e for e in learned if not expired(e, now)]
-        keep = sorted(fresh, key=lambda e: e.created)[-(MAX_LEARNED - 1) :] if MAX_LEARNED > 1 else []
+        keep = sorted(fresh, key=lambda e: e.last_used)[-(MAX_LEARNED - 1) :] if MAX_LEARNED > 1 else []
         template.enrolments = [e for e in template.enrolments if not is_learned(e.label) or e in keep]
         emb = np.asarray(embeddings, np.float32)
         if emb.ndim != 2 or emb.shape[1] != template.dim or len(emb) == 0 or not np.all(np.isfinite(emb)):
@@ -400,6 +423,20 @@ class TemplateStore:
         template.updated = created
         self.save(template)
         return label
+
+    def renew(self, user: str, label: str, now: float | None = None) -> None:
+        """A confident match came through this learned look (faceunlock.learnable.renews decides when):
+        it counts as used now, for its age and for which learned look a new one replaces. Only a look
+        already in use can be renewed; nothing new enters the template."""
+        now = time.time() if now is None else now
+        template = self.load(user)
+        look = next((e for e in template.enrolments if e.label == label), None)
+        if look is None or not is_learned(label):
+            raise StoreError(f"user {user!r} has no learned look labelled {label!r}")
+        if expired(look, now):
+            raise StoreError(f"the learned look {label!r} of {user!r} has expired")
+        look.renewed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        self.save(template)
 
     def remove(self, user: str, label: str) -> Template | None:
         """Remove one enrolment; deletes the file when it was the last. Returns what is left."""

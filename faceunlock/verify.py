@@ -275,8 +275,15 @@ class Scan:
             liveness_score=None if verdict is None else verdict.score,
             liveness_reason="" if verdict is None else verdict.reason,
             liveness_cues={} if verdict is None else dict(verdict.features),
+            look=self.best_look_label(),
             first_judged_ms=None if self.first_judged is None else (self.first_judged - started) * 1e3,
         )
+
+    def best_look_label(self) -> str:
+        """The label of the look the best fused window came closest to ("" when unknown)."""
+        labels = getattr(self.anchors, "labels", ())
+        index = self.fused.best_look
+        return labels[index] if index is not None and index < len(labels) else ""
 
     def no_match_reason(self) -> str:
         if self.outcome == "attack":

@@ -393,6 +393,42 @@ MUTATIONS = (
         "",
         ("tests/test_ir_cues.py",),
     ),
+    # issue 20: learned looks
+    M(
+        "learning: a near miss in liveness doubt is never learned",
+        "faceunlock/learnable.py",
+        '    if decision.liveness != "pass":\n',
+        "    if False:\n",
+        ("tests/test_learning.py",),
+    ),
+    M(
+        "learning: only a near miss under the per-pair threshold is learned",
+        "faceunlock/learnable.py",
+        "    if decision.distance is None or not decision.distance < per_pair_threshold:\n",
+        "    if decision.distance is None:\n",
+        ("tests/test_learning.py",),
+    ),
+    M(
+        "renewal: only under the strict scan threshold",
+        "faceunlock/learnable.py",
+        "    if decision.distance is None or not decision.distance < strict_scan_threshold:\n",
+        "    if decision.distance is None:\n",
+        ("tests/test_learning.py",),
+    ),
+    M(
+        "renewal: only with the strict level's liveness score",
+        "faceunlock/learnable.py",
+        "    if not decision.liveness_score >= strict_live_threshold:\n",
+        "    if False:\n",
+        ("tests/test_learning.py",),
+    ),
+    M(
+        "renewal: only a learned look",
+        "faceunlock/learnable.py",
+        '    if decision.decision != "match" or not is_learned(decision.look):\n',
+        '    if decision.decision != "match" or not decision.look:\n',
+        ("tests/test_learning.py",),
+    ),
 )
 
 

@@ -19,10 +19,11 @@ from test_service_pam import Stack, build, password_stack
 from faceunlock import config
 from faceunlock.decision import Decision
 from faceunlock.fused_track import FusedTrack
+from faceunlock.learnable import renews
 from faceunlock.model import load_card
 from faceunlock.runtime import open_store
 from faceunlock.service.learning import LEARN_WINDOW_S, Learner, why_not
-from faceunlock.store import LEARNED_MAX_AGE_DAYS, MAX_LEARNED, TemplateStore
+from faceunlock.store import LEARNED_MAX_AGE_DAYS, MAX_LEARNED, StoreError, TemplateError, TemplateStore
 
 RNG = np.random.default_rng(7)
 
@@ -98,6 +99,7 @@ def test_each_look_is_scored_on_its_own():
 
     anchors = store_anchors.view(Anchors)
     anchors.looks = tuple(x.astype(np.float32) for x in looks)
+    anchors.labels = ("default", "glasses")
     frames = other + RNG.normal(scale=0.01, size=(3, 128))
     by_look, blended = (
         FusedTrack(anchors, "centroid", 3, 0.35),
@@ -106,6 +108,75 @@ def test_each_look_is_scored_on_its_own():
     for f in frames:
         score, blended_score = by_look.add(f, 1.0), blended.add(f, 1.0)
     assert score < 0.1 < 0.2 < blended_score
+    assert by_look.best_look == 1, "the window came through the second look"
+
+
+def confident(**kw) -> Decision:
+    values = {"decision": "match", "liveness": "pass", "liveness_score": 0.95, "distance": 0.2}
+    values["look"] = "learned-20261201T100000Z"
+    values.update(kw)
+    return Decision(user="alice", **values)
+
+
+@pytest.mark.parametrize(
+    "kw,renewed",
+    [
+        ({}, True),
+        ({"look": "default"}, False),
+        ({"look": ""}, False),
+        ({"decision": "no-match"}, False),
+        ({"distance": 0.31}, False),
+        ({"distance": None}, False),
+        ({"liveness_score": 0.85}, False),
+        ({"liveness": "doubt"}, False),
+        ({"liveness": "off", "liveness_score": None}, False),
+    ],
+)
+def test_only_a_confident_live_match_through_a_learned_look_renews_it(kw, renewed):
+    got = renews(confident(**kw), strict_scan_threshold=0.3, strict_live_threshold=0.87)
+    assert got == ("learned-20261201T100000Z" if renewed else None), got
+
+
+def test_a_renewed_look_stays_in_use_and_is_the_last_to_be_replaced(tmp_path):
+    store = TemplateStore(tmp_path, model_sha256="m")
+    store.add("alice", "default", RNG.normal(size=(5, 128)))
+    unrenewed = store.path_for("alice").read_bytes()
+    assert b"renewed" not in unrenewed, "a template nothing renewed keeps its old form"
+    start = time.time()
+    first, second = (store.learn("alice", RNG.normal(size=(4, 128)), now=start + i * 60) for i in range(2))
+    with pytest.raises(StoreError, match="no learned look"):
+        store.renew("alice", "default", now=start + 120)
+    store.renew("alice", first, now=start + 100 * 86400)
+    later = start + (LEARNED_MAX_AGE_DAYS + 10) * 86400
+    assert [e.label for e in store.load("alice").current(now=later)] == ["default", first], (
+        "renewal resets its age"
+    )
+    with pytest.raises(StoreError, match="expired"):
+        store.renew("alice", second, now=later)
+    third = store.learn("alice", RNG.normal(size=(4, 128)), now=start + 101 * 86400)
+    fourth = store.learn("alice", RNG.normal(size=(4, 128)), now=start + 102 * 86400)
+    assert store.load("alice").labels() == ["default", first, third, fourth], "the unrenewed oldest goes"
+    fifth = store.learn("alice", RNG.normal(size=(4, 128)), now=start + 103 * 86400)
+    assert store.load("alice").labels() == ["default", third, fourth, fifth], "then least recently used"
+
+
+@pytest.mark.parametrize("bad", ["yesterday", 5, "2026-12-07 10:00:00"])
+def test_a_template_with_a_bad_renewal_time_is_refused_by_name(tmp_path, bad):
+    import json
+
+    from faceunlock.store import content_digest
+
+    store = TemplateStore(tmp_path, model_sha256="m")
+    store.add("alice", "default", RNG.normal(size=(5, 128)))
+    store.learn("alice", RNG.normal(size=(4, 128)))
+    path = store.path_for("alice")
+    body = json.loads(path.read_text())
+    body.pop("sha256")
+    body["enrolments"][1]["renewed"] = bad
+    body["sha256"] = content_digest(body)
+    path.write_text(json.dumps(body))
+    with pytest.raises(TemplateError, match="renewal time"):
+        store.load("alice")
 
 
 def embeddings(pipeline, folder, count):
@@ -151,6 +222,9 @@ def test_a_near_miss_then_the_password_leaves_a_look_that_then_matches(service):
             assert len(learned) == 1, store.load("alice").labels()
             code, _, out = stack.run("alice", ops=("authenticate",))
             assert code == 0 and "decision=match" in out, out
+            assert f"renewed learned look user=alice label={learned[0]}" in out, out
+            renewed = {e.label: e.renewed for e in store.load("alice").enrolments}
+            assert renewed[learned[0]] and not renewed["default"], renewed
             service.point_camera("photos-b")
             code, _, out = stack.run("alice", stdin="the-password\n", ops=("authenticate", "acct_mgmt"))
             assert "learned look" not in out and len(store.load("alice").labels()) == 2, "another person"

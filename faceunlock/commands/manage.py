@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"user {args.user}: {len(template.enrolments)} enrolment(s), updated {template.updated}")
         for e in template.enrolments:
             note = "  learned from a password login after a near miss" if is_learned(e.label) else ""
+            note += f", renewed {e.renewed} by a confident match" if e.renewed else ""
             print(f"  {e.label:<24} {len(e.embeddings):>3} embeddings  created {e.created}{note}")
         return 0
     if args.command == "remove":

@@ -47,6 +47,7 @@ from faceunlock.audit import log_attempt
 from faceunlock.config import LOCK_SCREENS, Config, PamConfig
 from faceunlock.decision import Decision
 from faceunlock.errors import ConfigError, UserError, describe
+from faceunlock.learnable import renews
 from faceunlock.lockout import Lockout
 from faceunlock.model import ModelCard
 from faceunlock.service import pam_policy, polkit, streams
@@ -320,11 +321,32 @@ class FaceUnlockService:
             if decision is None:
                 decision = Decision(user=user, decision="error", reason=describe(error))
             self.remember(decision, service)
+            if service == "logind" or service.startswith("pam:"):
+                self.renew_look(user, decision)
             self.status(caller, user, decision.decision, True)
             reply(decision)
 
         started = lambda: self.status(caller, user, "scanning", False)  # noqa: E731
         return Job("verifying", run, done, started=started, deadline=deadline)
+
+    def renew_look(self, user: str, decision: Decision) -> None:
+        """A confident match of an unlock or a PAM scan through a learned look renews that look
+        (faceunlock.learnable.renews): a look the owner keeps using does not expire."""
+        live_card = self.pipeline.live_card
+        if not self.cfg.enroll.learn or live_card is None:
+            return
+        label = renews(decision, self.card.scan_threshold("strict"), live_card.threshold("strict"))
+        if label is None:
+            return
+        try:
+            self.store.renew(user, label)
+        except StoreError as exc:
+            log.warning("could not renew the learned look %s of %s: %s", label, user, exc)
+        else:
+            log.info(
+                "renewed learned look user=%s label=%s: a confident match came through it "
+                "(fused score %.4f, liveness %.3f)", user, label, decision.distance, decision.liveness_score,
+            )  # fmt: skip
 
     def deadline(self, uid: int, timeout_ms: int) -> float:
         """When a scan asked for with timeout_ms (0: the config's) must end: at least MIN_TIMEOUT, at
