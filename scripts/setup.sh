@@ -41,6 +41,19 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # Pinned so `faceunlock export` reproduces the shipped ONNX files byte for byte (tests/test_onnx_parity.py).
 "${PIP[@]}" onnxruntime==1.32.0 onnx==1.23.2
 "${PIP[@]}" -e '.[torch,test,plots]'
+# The face landmark network's source (tests/test_face_landmarks.py rebuilds its ONNX file): one file
+# of MediaPipe's wheel, fetched (not installed) and checked against its pinned sha256, and tflite,
+# the reader of that file's format.
+"${PIP[@]}" tflite==2.18.0
+MEDIAPIPE_WHEEL=mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+MEDIAPIPE_SHA256=a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4
+MEDIAPIPE_DIR="${FACEUNLOCK_CACHE:-$HOME/.cache/faceunlock}/mediapipe"
+if ! echo "$MEDIAPIPE_SHA256  $MEDIAPIPE_DIR/$MEDIAPIPE_WHEEL" | sha256sum -c --status 2>/dev/null; then
+  mkdir -p "$MEDIAPIPE_DIR"
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --python-version 3.11 --platform manylinux2014_x86_64 -d "$MEDIAPIPE_DIR" mediapipe==0.10.14
+  echo "$MEDIAPIPE_SHA256  $MEDIAPIPE_DIR/$MEDIAPIPE_WHEEL" | sha256sum -c --quiet
+fi
 # The native PAM module (C, hardened, warnings as errors): pam/pam_faceunlock.so, package data.
 make -s -C pam
 echo "faceunlock is set up in .venv: try .venv/bin/faceunlock --help"
