@@ -78,6 +78,11 @@ class Pipeline:
         self.live_card = load_liveness_card() if cfg.liveness.enabled else None
         self.pad = PadNetworks(self.live_card, threads=1) if self.live_card else None
         self.cues = ALL_CUES if all_cues or not self.live_card else cues_for(self.live_card.fusion.features)
+        self.landmarker = None
+        if self.live_card is not None and "eyes" in self.cues:
+            from faceunlock.vision.landmarks import FaceLandmarker
+
+            self.landmarker = FaceLandmarker(threads=1)
 
     @property
     def fingerprint(self) -> str:
@@ -145,4 +150,6 @@ class Pipeline:
             out.moire = live.moire_share(chip)
         if "ring_level" in want:
             out.ring_level = live.ring_level(out.motion, face.box)
+        if "eyes" in want and self.landmarker is not None:
+            out.eyes = live.eye_level(self.landmarker(rgb, face.box))
         return out

@@ -180,6 +180,8 @@ def test_the_run_time_measures_only_the_cues_the_card_uses_and_scores_the_same(
         features[name], ring[name] = evidence.features(), shifts
     used = pad_pipeline.live_card.fusion.features
     assert "ring_shift" not in pad_pipeline.cues and "coupling" not in used
+    assert pad_pipeline.landmarker is None and "blink" not in used, "no face mesh unless the card uses it"
+    assert features["all"]["blink"] is not None and features["card"]["blink"] is None
     assert all(s is None for s in ring["card"]) and sum(s is not None for s in ring["all"]) > 30
     assert features["all"]["coupling"] is not None and features["card"]["coupling"] is None
     for name in used:
@@ -192,5 +194,6 @@ def test_a_card_naming_an_unknown_feature_is_refused():
     from faceunlock.liveness.score import cues_for
 
     assert cues_for(("pad", "stillness")) == {"face_shift"}
-    with pytest.raises(ModelError, match="unknown liveness feature.*blink"):
-        cues_for(("pad", "blink"))
+    assert cues_for(("pad", "blink")) == {"eyes"}
+    with pytest.raises(ModelError, match="unknown liveness feature.*heartbeat"):
+        cues_for(("pad", "heartbeat"))

@@ -33,7 +33,7 @@ from faceunlock.pipeline import FrameResult, Pipeline
 from faceunlock.verify import Scan, scan
 
 LENGTHS = (8, 15, 30, 60, 150)
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 ENROL_VERSION = 3
 """Bump these when the analysis (or the MADE clips) or the enrolment change, so caches are not reused."""
 ENROL_FRAMES = 10

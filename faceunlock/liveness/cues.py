@@ -15,6 +15,9 @@ Each judged frame gets:
 - ``moire``: the share of the face chip's spectral energy in the top frequency band, where a
   re-photographed screen's pixel grid and resampling leave aliasing.
 - ``ring_level``: the ring's mean grey level, whose frame-to-frame jumps measure flicker.
+- ``eyes``: the mean openness of both eyes (lid gap over eye width) from the face mesh
+  (faceunlock.vision.landmarks); a blink dips it for a few frames. A print or a still cannot blink;
+  a replayed video can.
 
 ``faceunlock.liveness.score`` turns the frames of one tracked face into window features and one
 score; which features it uses is written in the model card.
@@ -31,6 +34,8 @@ MOTION_SIDE = 320
 """Motion is measured on a grey copy of the frame scaled to this long side."""
 MAX_POINTS = 60
 MIN_POINTS = 4
+MESH_PRESENCE = 0.5
+"""The face mesh's presence probability under which its eyes are not measured."""
 
 
 @dataclass
@@ -52,6 +57,7 @@ class FrameCues:
     glare: float = 0.0
     moire: float = 0.0
     ring_level: float = 0.0
+    eyes: float | None = None
     motion: MotionFrame | None = field(default=None, repr=False)
 
 
@@ -132,6 +138,17 @@ def moire_share(chip: np.ndarray) -> float:
     band = power[(radius > 0.05)]
     total = float(band.sum())
     return float(power[radius > 0.35].sum() / total) if total > 0 else 0.0
+
+
+def eye_level(mesh) -> float | None:
+    """Both eyes' mean openness from a face mesh (faceunlock.vision.landmarks.FaceMesh), or None
+    when the network does not see a face in the crop."""
+    from faceunlock.vision.landmarks import eye_openness
+
+    if not mesh.presence >= MESH_PRESENCE:
+        return None
+    value = float(np.mean(eye_openness(mesh.points)))
+    return value if np.isfinite(value) else None
 
 
 def ring_level(motion: MotionFrame, box) -> float:

@@ -14,6 +14,8 @@ as the fitting data's mean, i.e. no evidence either way):
   motion counting for it (a hand-held replay moves a lot).
 - ``glare``, ``moire``: means of the per-frame shares; ``flicker``: mean |change| of the ring's
   grey level between frames, relative to its level.
+- ``blink``: how deep the eyes' openness dipped under its median over the track, 1 - min / median
+  (from BLINK_FRAMES measured frames on): about 0.4-0.7 over a blink, a few hundredths on a print.
 
 The score is a logistic fusion of the features the model card names, fitted on data that is not
 reported on (faceunlock.training.liveness_fit). Frames identical to the previous one are not
@@ -42,6 +44,7 @@ CUES_OF_FEATURE = {
     "glare": ("glare",),
     "moire": ("moire",),
     "flicker": ("ring_level",),
+    "blink": ("eyes",),
 }
 """The per-frame measurements (faceunlock.liveness.cues) each window feature is computed from; the
 networks' log-odds and the identical-frame check are always measured."""
@@ -53,6 +56,7 @@ STILL_LEVEL = -2.5
 """log10 face shift per frame under which a face counts as unnaturally still (live faces in the
 fitting clips: median -1.95, 2nd percentile -2.8; a still picture with fresh noise: about -3.8)."""
 FROZEN_RUN = 2
+BLINK_FRAMES = 3
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Evidence:
     moire: list[float] = field(default_factory=list)
     level_steps: list[float] = field(default_factory=list)
     levels: list[float] = field(default_factory=list)
+    eyes: list[float] = field(default_factory=list)
     frozen_run: int = 0
     frozen: int = 0
 
@@ -92,6 +97,8 @@ class Evidence:
         self.levels.append(cues.ring_level)
         self.glare.append(cues.glare)
         self.moire.append(cues.moire)
+        if cues.eyes is not None:
+            self.eyes.append(cues.eyes)
 
     def features(self) -> dict[str, float | None]:
         values = [v for _, v in self.pad]
@@ -106,6 +113,7 @@ class Evidence:
             "glare": mean(self.glare),
             "moire": mean(self.moire),
             "flicker": None,
+            "blink": None,
         }
         if self.face_only:
             f = np.asarray(self.face_only)
@@ -121,6 +129,9 @@ class Evidence:
                 out["coupling"] = c * min(1.0, rms / STILL_MOTION)
             else:
                 out["coupling"] = 0.0
+        if len(self.eyes) >= BLINK_FRAMES:
+            middle = float(np.median(self.eyes))
+            out["blink"] = 1.0 - min(self.eyes) / middle if middle > 0 else None
         if self.level_steps and self.levels:
             out["flicker"] = float(np.mean(self.level_steps)) / max(float(np.mean(self.levels)), 1.0)
         return out
