@@ -417,6 +417,31 @@ def test_an_enrolment_of_an_older_model_asks_to_enrol_again(ui_service, desktop)
         path.unlink(missing_ok=True)
 
 
+def test_a_learned_look_is_listed_as_learned_and_can_be_deleted(ui_service, desktop):
+    """A look learned from a password after a near miss shows as such on the Face page, apart from
+    the face the person enrolled, with its own delete button."""
+    from faceunlock.gui.face_page import LEARNED
+    from faceunlock.model import load_card
+    from faceunlock.store import TemplateStore
+
+    svc, desk = ui_service, desktop
+    svc.polkit().SetAnswer("org.faceunlock.enroll", "yes")
+    if not (svc.store / "nobody.json").exists():
+        svc.point_camera("poses")
+        svc.proxy().Enroll("nobody", "default", 0, timeout=180)
+    card = load_card()
+    store = TemplateStore(svc.store, model_sha256=card.sha256, embedding=card.embedding_id)
+    learned = store.learn("nobody", store.load("nobody").enrolments[0].embeddings[:3])
+    page(desk, "Preview")
+    page(desk, "Face")
+    desk.wait(lambda: desk.find("push button", f"Delete {learned}")["found"], 20, "the learned look")
+    assert desk.label(LEARNED) == LEARNED and desk.find("push button", "Delete default")["found"]
+    assert desk.label("enrolled face") == "enrolled face"
+    desk.act("push button", f"Delete {learned}")
+    desk.wait(lambda: not desk.find("push button", f"Delete {learned}")["found"], 30, "the look deleted")
+    assert store.load("nobody").labels() == ["default"]
+
+
 def test_without_the_daemon_the_app_says_what_to_do_and_retry_works(ui_service):
     """A bus without faceunlock (not installed yet): the app says so in words, with Retry; once the
     daemon is there, Retry brings the pages back."""

@@ -11,6 +11,9 @@ TICK, PENDING = "✓", "○"
 STALE = "Enrolled with an older face model: enrol again"
 """The list's line after an upgrade changed the model (the daemon cannot use the old enrolment)."""
 
+LEARNED = "learned: a near miss, then your password; delete it if it was not you"
+"""A learned look's line (faceunlock.service.learning): the label starts with "learned-"."""
+
 
 class FacePage(Adw.PreferencesPage):
     def __init__(self, window):
@@ -76,7 +79,8 @@ class FacePage(Adw.PreferencesPage):
         self.rows = []
         self.empty.set_visible(not self.labels)
         for name in self.labels:
-            row = Adw.ActionRow(title=name, subtitle="enrolled face")
+            kind = LEARNED if name.startswith("learned-") else "enrolled face"
+            row = Adw.ActionRow(title=name, subtitle=kind)
             delete = Gtk.Button(icon_name="user-trash-symbolic", valign=Gtk.Align.CENTER)
             delete.add_css_class("flat")
             named(delete, f"Delete {name}")
