@@ -10,12 +10,14 @@ TemplateError and is never overwritten implicitly: only ``clear`` removes it.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,6 +295,19 @@ def parse(data: bytes, path: Path, user: str, model_sha256: str, embedding: str)
     )
 
 
+def serialised(method):
+    """One read-modify-write of templates at a time in this process: the daemon's worker thread
+    (enrolment) and its main loop (learning, renewal, deletion) share one store, and neither may
+    write back a template it read before the other's change."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class TemplateStore:
     """A directory (mode 0700) of per-user template files (mode 0600)."""
 
@@ -300,6 +315,7 @@ class TemplateStore:
         self.root = Path(root)
         self.model_sha256 = model_sha256
         self.embedding = embedding
+        self.lock = threading.RLock()
 
     def path_for(self, user: str) -> Path:
         return self.root / f"{check_user(user)}.json"
@@ -384,6 +400,7 @@ class TemplateStore:
                 f"'faceunlock clear --user {user}' and enrol again"
             ) from None
 
+    @serialised
     def add(self, user: str, label: str, embeddings: np.ndarray) -> Template:
         """Add (or replace) one labelled enrolment; refuses to touch an unusable existing file."""
         check_label(label)
@@ -403,6 +420,7 @@ class TemplateStore:
         self.save(template)
         return template
 
+    @serialised
     def learn(self, user: str, embeddings: np.ndarray, now: float | None = None) -> str:
         """Keep a learned look (faceunlock.service.learning decides when): a new enrolment labelled
         learned-<time>; at most MAX_LEARNED of them: the expired go, then the least recently learned or
@@ -424,6 +442,7 @@ class TemplateStore:
         self.save(template)
         return label
 
+    @serialised
     def renew(self, user: str, label: str, now: float | None = None) -> None:
         """A confident match came through this learned look (faceunlock.learnable.renews decides when):
         it counts as used now, for its age and for which learned look a new one replaces. Only a look
@@ -438,6 +457,7 @@ class TemplateStore:
         look.renewed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         self.save(template)
 
+    @serialised
     def remove(self, user: str, label: str) -> Template | None:
         """Remove one enrolment; deletes the file when it was the last. Returns what is left."""
         template = self.load(user)

@@ -233,3 +233,36 @@ def test_a_near_miss_then_the_password_leaves_a_look_that_then_matches(service):
         store.clear("alice")
         store.path_for("alice").write_bytes(saved)
         os.chmod(store.path_for("alice"), 0o600)
+
+
+def test_a_renewal_never_writes_back_over_an_enrolment_made_meanwhile(tmp_path, monkeypatch):
+    """The daemon renews on its main loop while an enrolment may save on its worker thread: the
+    renewal holds the store until it has written, so the new look is not lost."""
+    import threading
+
+    store = TemplateStore(tmp_path, model_sha256="m")
+    store.add("alice", "default", RNG.normal(size=(5, 128)))
+    learned = store.learn("alice", RNG.normal(size=(4, 128)))
+    loaded, resume = threading.Event(), threading.Event()
+    real_load = TemplateStore.load
+
+    def load(self, user):
+        template = real_load(self, user)
+        if threading.current_thread().name == "renewal":
+            loaded.set()
+            resume.wait(10)
+        return template
+
+    monkeypatch.setattr(TemplateStore, "load", load)
+    renewal = threading.Thread(target=store.renew, args=("alice", learned), name="renewal")
+    renewal.start()
+    assert loaded.wait(10)
+    enrolment = threading.Thread(target=store.add, args=("alice", "glasses", RNG.normal(size=(5, 128))))
+    enrolment.start()
+    enrolment.join(0.5)
+    resume.set()
+    renewal.join(10)
+    enrolment.join(10)
+    template = real_load(store, "alice")
+    assert template.labels() == ["default", learned, "glasses"], template.labels()
+    assert next(e for e in template.enrolments if e.label == learned).renewed
