@@ -423,6 +423,13 @@ MUTATIONS = (
         ("tests/test_learning.py",),
     ),
     M(
+        "store: one read-modify-write of a template at a time",
+        "faceunlock/store.py",
+        "        with self.lock:\n",
+        "        if True:\n",
+        ("tests/test_learning.py",),
+    ),
+    M(
         "renewal: only a learned look",
         "faceunlock/learnable.py",
         '    if decision.decision != "match" or not is_learned(decision.look):\n',
