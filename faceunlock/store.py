@@ -71,7 +71,7 @@ def now_iso() -> str:
 ISO_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 LEARNED_PREFIX = "learned-"
 MAX_LEARNED = 3
-"""Learned looks kept per user; a newer one replaces the oldest."""
+"""Learned looks kept per user; a newer one replaces the least recently learned or renewed."""
 LEARNED_MAX_AGE_DAYS = 180.0
 """A learned look not learned or renewed (Store.renew) for this long is no longer used, and is dropped
 at the next learning."""
