@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from faceunlock.vision.landmarks import eye_openness
+
 MOTION_SIDE = 320
 """Motion is measured on a grey copy of the frame scaled to this long side."""
 MAX_POINTS = 60
@@ -143,8 +145,6 @@ def moire_share(chip: np.ndarray) -> float:
 def eye_level(mesh) -> float | None:
     """Both eyes' mean openness from a face mesh (faceunlock.vision.landmarks.FaceMesh), or None
     when the network does not see a face in the crop."""
-    from faceunlock.vision.landmarks import eye_openness
-
     if not mesh.presence >= MESH_PRESENCE:
         return None
     value = float(np.mean(eye_openness(mesh.points)))

@@ -21,7 +21,7 @@ import numpy as np
 
 from faceunlock.errors import ModelError
 from faceunlock.paths import models_dir
-from faceunlock.vision.backend import read_verified
+from faceunlock.vision.backend import OnnxNet
 
 CARD = "face-landmark"
 INPUT_SIZE = 192
@@ -122,30 +122,18 @@ class FaceLandmarker:
     """The landmark network, loaded once (after a sha256 check against its card) and kept warm."""
 
     def __init__(self, card: LandmarkCard | None = None, threads: int = 1):
-        import onnxruntime as ort
-
         card = card or load_landmark_card()
-        data = read_verified(card.onnx, card.onnx_sha256)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(threads))
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own types)
-            raise ModelError(f"cannot load face landmark network {card.onnx}: {exc}") from None
-        source = self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+        self.net = OnnxNet(card.onnx, card.onnx_sha256, threads=threads)
+        source = self.net.metadata.get(SOURCE_KEY)
         if source != card.source_sha256:
             raise ModelError(
                 f"{card.onnx} was exported from {source!r}, but the card's .tflite is {card.source_sha256}"
             )
         self.card = card
-        self.input = self.session.get_inputs()[0].name
 
     def run(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw network on (N, 3, 192, 192) crops: points (N, 468, 3) in crop pixels, logits (N,)."""
-        points, logits = self.session.run(None, {self.input: np.ascontiguousarray(crops, np.float32)})
+        points, logits = self.net(crops)
         return points.reshape(-1, POINTS, 3), logits.reshape(-1)
 
     def __call__(self, rgb: np.ndarray, box: tuple[float, float, float, float]) -> FaceMesh:
