@@ -220,6 +220,9 @@ def test_a_near_miss_then_the_password_leaves_a_look_that_then_matches(service):
             assert code == 0 and "decision=no-match" in out and "learned look user=alice" in out, out
             learned = [x for x in store.load("alice").labels() if x.startswith("learned-")]
             assert len(learned) == 1, store.load("alice").labels()
+            assert service.proxy().Verify("alice", 20000, timeout=60)[0] == "match"
+            renewed = {e.label: e.renewed for e in store.load("alice").enrolments}
+            assert not renewed[learned[0]], "a D-Bus Verify (a test, not an unlock) renewed a look"
             code, _, out = stack.run("alice", ops=("authenticate",))
             assert code == 0 and "decision=match" in out, out
             assert f"renewed learned look user=alice label={learned[0]}" in out, out
