@@ -10,6 +10,8 @@ TemplateError and is never overwritten implicitly: only ``clear`` removes it.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -295,17 +297,65 @@ def parse(data: bytes, path: Path, user: str, model_sha256: str, embedding: str)
     )
 
 
-def serialised(method):
-    """One read-modify-write of templates at a time in this process: the daemon's worker thread
-    (enrolment) and its main loop (learning, renewal, deletion) share one store, and neither may
-    write back a template it read before the other's change."""
+LOCK_WAIT = 10.0
+"""Seconds a change waits for another process's change of the store (the root CLI's and the
+daemon's) before it gives up with a StoreError."""
 
-    @functools.wraps(method)
-    def locked(self, *args, **kwargs):
-        with self.lock:
-            return method(self, *args, **kwargs)
 
-    return locked
+@contextlib.contextmanager
+def store_locked(root: Path, wait: float):
+    """Hold an exclusive flock on the store directory itself: the root CLI and the daemon are two
+    processes, and a read-modify-write in one must not write back over the other's change. Locking
+    the directory needs no lock file, so no file of a second owner enters the store."""
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StoreError(f"cannot open the template store {root} to lock it: {exc.strerror}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"the template store {root} is busy: another process has been changing it "
+                        f"for over {wait:.0f} s; nothing was changed"
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+def serialised(creates: bool = False):
+    """One read-modify-write of templates at a time: across processes (the root CLI and the daemon,
+    an flock on the store directory) and across this process's threads (the daemon's worker thread
+    enrols while its main loop learns, renews and deletes), so nobody writes back a template it read
+    before another's change. A method that `creates` makes a missing store first; without a store
+    the others have nothing to change and run unlocked (they find no template)."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def locked(self, *args, **kwargs):
+            with self.lock:
+                if self.lock_depth:
+                    return method(self, *args, **kwargs)
+                if creates:
+                    self.ensure_root()
+                elif not self.root.is_dir():
+                    return method(self, *args, **kwargs)
+                with store_locked(self.root, LOCK_WAIT):
+                    self.lock_depth += 1
+                    try:
+                        return method(self, *args, **kwargs)
+                    finally:
+                        self.lock_depth -= 1
+
+        return locked
+
+    return wrap
 
 
 class TemplateStore:
@@ -316,6 +366,7 @@ class TemplateStore:
         self.model_sha256 = model_sha256
         self.embedding = embedding
         self.lock = threading.RLock()
+        self.lock_depth = 0
 
     def path_for(self, user: str) -> Path:
         return self.root / f"{check_user(user)}.json"
@@ -400,7 +451,7 @@ class TemplateStore:
                 f"'faceunlock clear --user {user}' and enrol again"
             ) from None
 
-    @serialised
+    @serialised(creates=True)
     def add(self, user: str, label: str, embeddings: np.ndarray) -> Template:
         """Add (or replace) one labelled enrolment; refuses to touch an unusable existing file."""
         check_label(label)
@@ -420,7 +471,7 @@ class TemplateStore:
         self.save(template)
         return template
 
-    @serialised
+    @serialised()
     def learn(self, user: str, embeddings: np.ndarray, now: float | None = None) -> str:
         """Keep a learned look (faceunlock.service.learning decides when): a new enrolment labelled
         learned-<time>; at most MAX_LEARNED of them: the expired go, then the least recently learned or
@@ -442,7 +493,7 @@ class TemplateStore:
         self.save(template)
         return label
 
-    @serialised
+    @serialised()
     def renew(self, user: str, label: str, now: float | None = None) -> None:
         """A confident match came through this learned look (faceunlock.learnable.renews decides when):
         it counts as used now, for its age and for which learned look a new one replaces. Only a look
@@ -457,7 +508,7 @@ class TemplateStore:
         look.renewed = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
         self.save(template)
 
-    @serialised
+    @serialised()
     def remove(self, user: str, label: str) -> Template | None:
         """Remove one enrolment; deletes the file when it was the last. Returns what is left."""
         template = self.load(user)
@@ -471,6 +522,7 @@ class TemplateStore:
         self.save(template)
         return template
 
+    @serialised()
     def clear(self, user: str) -> bool:
         """Delete a user's template file, valid or not. Returns whether one existed."""
         path = self.path_for(user)

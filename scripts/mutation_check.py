@@ -425,8 +425,15 @@ MUTATIONS = (
     M(
         "store: one read-modify-write of a template at a time",
         "faceunlock/store.py",
-        "        with self.lock:\n",
-        "        if True:\n",
+        "            with self.lock:\n",
+        "            if True:\n",
+        ("tests/test_learning.py",),
+    ),
+    M(
+        "store: the CLI and the daemon change the store one at a time (flock)",
+        "faceunlock/store.py",
+        "                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n",
+        "                pass\n",
         ("tests/test_learning.py",),
     ),
     M(

@@ -269,3 +269,74 @@ def test_a_renewal_never_writes_back_over_an_enrolment_made_meanwhile(tmp_path, 
     template = real_load(store, "alice")
     assert template.labels() == ["default", learned, "glasses"], template.labels()
     assert next(e for e in template.enrolments if e.label == learned).renewed
+
+
+RENEW_IN_ANOTHER_PROCESS = """
+import sys, time
+from pathlib import Path
+from faceunlock.store import TemplateStore
+
+real_load = TemplateStore.load
+
+def load(self, user):
+    template = real_load(self, user)
+    Path(sys.argv[2]).touch()
+    time.sleep(float(sys.argv[4]))
+    return template
+
+TemplateStore.load = load
+TemplateStore(sys.argv[1], model_sha256="m").renew("alice", sys.argv[3])
+"""
+
+
+def test_the_cli_and_the_daemon_never_write_over_each_others_change(tmp_path):
+    """The root CLI and the daemon are two processes: a renewal in one (held between its read and
+    its write) and an enrolment in the other both land."""
+    import subprocess
+    import sys
+
+    store = TemplateStore(tmp_path / "store", model_sha256="m")
+    store.add("alice", "default", RNG.normal(size=(5, 128)))
+    learned = store.learn("alice", RNG.normal(size=(4, 128)))
+    read = tmp_path / "read"
+    child = subprocess.Popen(
+        [sys.executable, "-c", RENEW_IN_ANOTHER_PROCESS, str(store.root), str(read), learned, "1.5"]
+    )
+    deadline = time.monotonic() + 30
+    while not read.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert read.exists(), "the other process never read the template"
+    store.add("alice", "glasses", RNG.normal(size=(5, 128)))
+    assert child.wait(30) == 0
+    template = store.load("alice")
+    assert template.labels() == ["default", learned, "glasses"], template.labels()
+    assert next(e for e in template.enrolments if e.label == learned).renewed
+
+
+def test_a_store_another_process_holds_too_long_is_refused_by_name(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from faceunlock import store as store_mod
+
+    store = TemplateStore(tmp_path / "store", model_sha256="m")
+    store.add("alice", "default", RNG.normal(size=(5, 128)))
+    before = store.path_for("alice").read_bytes()
+    hold = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(store.root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(store_mod, "LOCK_WAIT", 0.3)
+        with pytest.raises(StoreError, match="is busy"):
+            store.add("alice", "glasses", RNG.normal(size=(5, 128)))
+        assert store.path_for("alice").read_bytes() == before, "nothing changed"
+    finally:
+        holder.kill()
+        holder.wait()
+    store.add("alice", "glasses", RNG.normal(size=(5, 128)))
+    assert store.load("alice").labels() == ["default", "glasses"]
