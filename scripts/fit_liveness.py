@@ -1,7 +1,7 @@
 """Fit the liveness fusion on the FITTING clips only and write it, with its thresholds, into the card.
 
     .venv/bin/python scripts/fit_liveness.py [--data ../shared/data] [--cache cache/liveness] \
-        [--card models/minifasnet.json] [--prints 30]
+        [--card models/minifasnet.json] [--prints 30] [--features pad,stillness]
 
 The split (which clips fit, which are held out for reporting) is in
 faceunlock/evaluation/shared_data.py; the procedure in faceunlock/training/liveness_fit.py.
@@ -21,6 +21,7 @@ from faceunlock.config import Config
 from faceunlock.evaluation import liveness as ev
 from faceunlock.evaluation.shared_data import FIT, made_clips, recorded_clips
 from faceunlock.liveness.card import load_liveness_card
+from faceunlock.liveness.score import FEATURES
 from faceunlock.model import load_card
 from faceunlock.pipeline import Pipeline
 from faceunlock.training import liveness_fit as fit
@@ -42,6 +43,20 @@ def extreme_scores(items, cfg, card, threshold) -> tuple[float, float, dict]:
     return live_min, attack_max, per_kind
 
 
+def fixed_features(parser: argparse.ArgumentParser, value: str | None) -> list[str]:
+    """The --features list, each a feature the selection could choose; [] without the option."""
+    if value is None:
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    wrong = [n for n in names if n not in fit.SELECTABLE]
+    if not names or wrong or len(set(names)) != len(names):
+        parser.error(
+            f"--features {value!r}: give distinct names from {', '.join(fit.SELECTABLE)}"
+            + (f" (not features: {', '.join(wrong)})" if wrong else "")
+        )
+    return names
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("FACEUNLOCK_DATA", "../shared/data"))
@@ -49,7 +64,13 @@ def main() -> None:
     p.add_argument("--card", default="models/minifasnet.json")
     p.add_argument("--prints", type=int, default=30)
     p.add_argument("--min-frames", type=int, default=8)
+    p.add_argument(
+        "--features",
+        help="fit these features (comma-separated) instead of choosing them greedily, e.g. to re-fit "
+        "a card's own features on today's analysis",
+    )
     args = p.parse_args()
+    fixed = fixed_features(p, args.features)
     import torch
 
     torch.set_num_threads(1)
@@ -60,7 +81,11 @@ def main() -> None:
     clips = recorded_clips(data, FIT) + made_clips(data, FIT, args.prints)
     items = [ev.prepare(pipeline, c, cfg, Path(args.cache)) for c in clips]
     samples = fit.gather(items, cfg, card)
-    names, trace = fit.select(samples)
+    if fixed:
+        names = fixed
+        trace = [{"+".join(fixed): round(fit.cv_loss(samples, [FEATURES.index(f) for f in fixed]), 5)}]
+    else:
+        names, trace = fit.select(samples)
     fusion, _ = fit.fit_fusion(samples, names, args.min_frames)
     fitted = dataclasses.replace(card, fusion=fusion, min_frames=args.min_frames)
     threshold = load_card().threshold(cfg.verify.security_level)
@@ -87,7 +112,8 @@ def main() -> None:
     }
     raw["thresholds"] = thresholds
     raw["fitting"] = {
-        "command": "python scripts/fit_liveness.py --data ../shared/data --cache cache/liveness",
+        "command": "python scripts/fit_liveness.py --data ../shared/data --cache cache/liveness"
+        + (f" --features {','.join(fixed)}" if fixed else ""),
         "date": date.today().isoformat(),
         "split": "faceunlock/evaluation/shared_data.py (role 'fit'); nothing from the 'report' role",
         "clips": dict(Counter(i.clip.label for i in items)),

@@ -35,3 +35,25 @@ def test_thresholds_follow_the_written_rule():
     assert t["balanced"] == 0.7159 and t["attack_below"] == 0.0152
     assert t["strict"] > t["balanced"] > t["fast"] > t["attack_below"]
     assert fit.choose_thresholds(0.2, 0.1)["balanced"] == 0.5
+
+
+def test_fixed_features_must_be_ones_the_selection_could_choose():
+    """`fit_liveness.py --features` is checked before any clip is read: a name that is not a
+    selectable feature (or raw motion, left out on principle) is refused by name."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fit_liveness.py"
+    cases = (("pad,nope", "nope"), ("motion", "motion"), ("pad,pad", "distinct"), (",", "distinct"))
+    for value, named in cases:
+        proc = subprocess.run(
+            [sys.executable, str(script), "--features", value, "--data", "/nonexistent"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2 and f"--features {value!r}" in proc.stderr and named in proc.stderr, (
+            value,
+            proc.stderr,
+        )
