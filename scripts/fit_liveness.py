@@ -83,7 +83,7 @@ def main() -> None:
     samples = fit.gather(items, cfg, card)
     if fixed:
         names = fixed
-        trace = [{"+".join(fixed): round(fit.cv_loss(samples, [FEATURES.index(f) for f in fixed]), 5)}]
+        trace = [{"+".join(fixed): round(float(fit.cv_loss(samples, [FEATURES.index(f) for f in fixed])), 5)}]
     else:
         names, trace = fit.select(samples)
     fusion, _ = fit.fit_fusion(samples, names, args.min_frames)
