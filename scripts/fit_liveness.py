@@ -82,10 +82,11 @@ def main() -> None:
     items = [ev.prepare(pipeline, c, cfg, Path(args.cache)) for c in clips]
     samples = fit.gather(items, cfg, card)
     if fixed:
-        names = fixed
-        trace = [{"+".join(fixed): round(float(fit.cv_loss(samples, [FEATURES.index(f) for f in fixed])), 5)}]
+        names, cols = fixed, [FEATURES.index(f) for f in fixed]
+        trace = [{"+".join(fixed): round(float(fit.cv_loss(samples, cols)), 5)}]
+        tails = [{"+".join(fixed): [round(v, 5) for v in fit.cv_tail(samples, cols)]}]
     else:
-        names, trace = fit.select(samples)
+        names, trace, tails = fit.select(samples)
     fusion, _ = fit.fit_fusion(samples, names, args.min_frames)
     fitted = dataclasses.replace(card, fusion=fusion, min_frames=args.min_frames)
     threshold = load_card().threshold(cfg.verify.security_level)
@@ -95,8 +96,9 @@ def main() -> None:
     _, attack_max, per_kind = extreme_scores([i for i in items if not i.clip.live], cfg, with_cut, threshold)
     thresholds = fit.choose_thresholds(live_min, attack_max)
     print(f"features chosen: {names}")
-    for step, losses in enumerate(trace, 1):
+    for step, (losses, shares) in enumerate(zip(trace, tails, strict=True), 1):
         print(f"  step {step}, cross-validated log-loss with each candidate added: {losses}")
+        print(f"    (live, attack) shares the fold's rule threshold accepts: {shares}")
     print(f"fusion: {fusion}")
     print(f"lowest live window score {live_min:.4f}, highest attack window score {attack_max:.4f} {per_kind}")
     print(f"thresholds: {thresholds}")
@@ -121,6 +123,7 @@ def main() -> None:
         "print_identities": len({i.clip.person for i in items if i.clip.label == "made-print"}),
         "samples": {"live": int((samples.y == 1).sum()), "attack": int((samples.y == 0).sum())},
         "selection_trace": trace,
+        "selection_tail_trace": tails,
         "rule": "4. Thresholds" + fit.__doc__.split("4. Thresholds")[1].rstrip().replace("\n   ", ""),
         "lowest_live_window_score": round(live_min, 6),
         "highest_attack_window_score": round(attack_max, 6),

@@ -437,6 +437,13 @@ MUTATIONS = (
         ("tests/test_learning.py",),
     ),
     M(
+        "liveness fit: a cue must keep the threshold rule working, not only lower the log-loss",
+        "faceunlock/training/liveness_fit.py",
+        "            if not chosen or (shares[j][0] >= tail[0] - max_live_drop and shares[j][1] <= tail[1])\n",
+        "            if True\n",
+        ("tests/test_liveness_fit.py",),
+    ),
+    M(
         "renewal: only a learned look",
         "faceunlock/learnable.py",
         '    if decision.decision != "match" or not is_learned(decision.look):\n',

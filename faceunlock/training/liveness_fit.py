@@ -8,8 +8,12 @@
    is the mean (0 after standardising), as at run time.
 3. Features are chosen by greedy forward selection on grouped K-fold cross-validation (groups =
    people): a feature is kept only if it lowers the cross-validated log-loss by at least
-   `min_gain` (relative), so a cue must earn its place. Raw motion is not a candidate (see
-   SELECTABLE).
+   `min_gain` (relative), so a cue must earn its place. The log-loss weighs every sample alike,
+   but the thresholds (4.) are set by the few attack windows that score highest, so a candidate
+   must also keep the rule working (`cv_tail`): in each fold, at a threshold above every
+   training-fold attack sample (and at least 0.5), the held-out fold's live samples it accepts
+   may not fall by more than `max_live_drop` and its attack samples accepted may not rise. Raw
+   motion is not a candidate (see SELECTABLE).
 4. Thresholds, from every window of every fitting clip at the policy's window lengths:
    `attack_below` is half the lowest score any live window's scan reaches (no fitting live scan
    is ever cut short as an attack); `balanced` is the lowest threshold with no fitting attack
@@ -124,9 +128,7 @@ def log_loss(z: np.ndarray, y: np.ndarray, w: np.ndarray, weights: np.ndarray, b
 
 def cv_loss(s: Samples, cols: list[int], folds: int = 5) -> float:
     """Grouped K-fold log-loss of a fit on these feature columns (groups: people)."""
-    people = sorted(set(s.group))
-    fold_of = {p: i % folds for i, p in enumerate(people)}
-    fold = np.array([fold_of[g] for g in s.group])
+    fold = fold_of(s, folds)
     total = 0.0
     for k in range(folds):
         train, test = fold != k, fold == k
@@ -141,24 +143,73 @@ def cv_loss(s: Samples, cols: list[int], folds: int = 5) -> float:
     return total / s.w.sum()
 
 
-def select(s: Samples, min_gain: float = 0.01) -> tuple[list[str], list[dict[str, float]]]:
-    """Greedy forward selection on cross-validated log-loss; returns the kept names and, per step,
-    every candidate's cross-validated log-loss."""
+def cv_tail(s: Samples, cols: list[int], folds: int = 5) -> tuple[float, float]:
+    """Grouped K-fold check of the threshold rule on these feature columns: in each fold, the
+    threshold is the rule's balanced level on the training folds (above every attack sample, at
+    least 0.5); returns the weighted shares of held-out live samples and of held-out attack
+    samples at or above it."""
+    fold = fold_of(s, folds)
+    live_in = attack_in = 0.0
+    for k in range(folds):
+        train, test = fold != k, fold == k
+        if not test.any() or len(set(s.y[train])) < 2:
+            continue
+        mean, std = standardise(s.x[train][:, cols], s.w[train])
+        weights, bias = fit_logistic(design(s.x[train][:, cols], mean, std), s.y[train], s.w[train])
+
+        def score(rows, mean=mean, std=std, weights=weights, bias=bias):
+            z = design(s.x[rows][:, cols], mean, std) @ weights + bias
+            return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+
+        attack_max = float(score(train & (s.y == 0)).max(initial=0.0))
+        threshold = choose_thresholds(0.0, attack_max)["balanced"]
+        for label, rows in ((1.0, test & (s.y == 1)), (0.0, test & (s.y == 0))):
+            accepted = float((s.w[rows] * (score(rows) >= threshold)).sum())
+            if label:
+                live_in += accepted
+            else:
+                attack_in += accepted
+    return float(live_in / s.w[s.y == 1].sum()), float(attack_in / s.w[s.y == 0].sum())
+
+
+def fold_of(s: Samples, folds: int) -> np.ndarray:
+    """Each sample's fold: people dealt round-robin in sorted order."""
+    people = sorted(set(s.group))
+    fold = {p: i % folds for i, p in enumerate(people)}
+    return np.array([fold[g] for g in s.group])
+
+
+def select(
+    s: Samples, min_gain: float = 0.01, max_live_drop: float = 0.01
+) -> tuple[list[str], list[dict[str, float]], list[dict[str, list[float]]]]:
+    """Greedy forward selection on cross-validated log-loss, among the candidates that keep the
+    threshold rule working (module docstring, 3.); returns the kept names and, per step, every
+    candidate's cross-validated log-loss and its (live, attack) shares accepted from `cv_tail`."""
     chosen: list[int] = []
     best = math.inf
-    trace = []
+    tail = (0.0, 1.0)
+    trace, tails = [], []
     while True:
         candidates = [FEATURES.index(f) for f in SELECTABLE]
-        trials = [(cv_loss(s, chosen + [j]), j) for j in candidates if j not in chosen]
+        trials = sorted((cv_loss(s, chosen + [j]), j) for j in candidates if j not in chosen)
         if not trials:
             break
-        trace.append({FEATURES[j]: round(float(loss), 5) for loss, j in sorted(trials)})
-        loss, j = min(trials)
+        trace.append({FEATURES[j]: round(float(loss), 5) for loss, j in trials})
+        shares = {j: cv_tail(s, chosen + [j]) for _, j in trials}
+        tails.append({FEATURES[j]: [round(v, 5) for v in shares[j]] for _, j in trials})
+        keeps = [
+            (loss, j)
+            for loss, j in trials
+            if not chosen or (shares[j][0] >= tail[0] - max_live_drop and shares[j][1] <= tail[1])
+        ]
+        if not keeps:
+            break
+        loss, j = keeps[0]
         if best - loss < min_gain * max(best, 1e-9) and chosen:
             break
         chosen.append(j)
-        best = loss
-    return [FEATURES[j] for j in chosen], trace
+        best, tail = loss, shares[j]
+    return [FEATURES[j] for j in chosen], trace, tails
 
 
 def fit_fusion(s: Samples, names: list[str], min_frames: int) -> tuple[Fusion, int]:
