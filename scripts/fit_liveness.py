@@ -1,7 +1,7 @@
 """Fit the liveness fusion on the FITTING clips only and write it, with its thresholds, into the card.
 
     .venv/bin/python scripts/fit_liveness.py [--data ../shared/data] [--cache cache/liveness] \
-        [--card models/minifasnet.json] [--prints 30] [--features pad,stillness]
+        [--card models/minifasnet.json] [--prints 30] [--features pad,stillness] [--lights bright]
 
 The split (which clips fit, which are held out for reporting) is in
 faceunlock/evaluation/shared_data.py; the procedure in faceunlock/training/liveness_fit.py.
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from faceunlock.config import Config
 from faceunlock.evaluation import liveness as ev
+from faceunlock.evaluation.sessions import LIGHT_NAMES, relit_clip
 from faceunlock.evaluation.shared_data import FIT, made_clips, recorded_clips
 from faceunlock.liveness.card import load_liveness_card
 from faceunlock.liveness.score import FEATURES
@@ -57,6 +58,16 @@ def fixed_features(parser: argparse.ArgumentParser, value: str | None) -> list[s
     return names
 
 
+def light_changes(parser: argparse.ArgumentParser, value: str | None) -> list[str]:
+    """The --lights list, each a light change of LIGHT_NAMES; [] without the option."""
+    if value is None:
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names or any(n not in LIGHT_NAMES for n in names) or len(set(names)) != len(names):
+        parser.error(f"--lights {value!r}: give distinct names from {', '.join(LIGHT_NAMES)}")
+    return names
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("FACEUNLOCK_DATA", "../shared/data"))
@@ -69,8 +80,15 @@ def main() -> None:
         help="fit these features (comma-separated) instead of choosing them greedily, e.g. to re-fit "
         "a card's own features on today's analysis",
     )
+    p.add_argument(
+        "--lights",
+        help="also fit on every fitting clip under these light changes (comma-separated names from "
+        "faceunlock.evaluation.sessions.LIGHT_NAMES, e.g. bright): live and attack clips alike, so the "
+        "thresholds still see the attacks in that light",
+    )
     args = p.parse_args()
     fixed = fixed_features(p, args.features)
+    lights = light_changes(p, args.lights)
     import torch
 
     torch.set_num_threads(1)
@@ -79,6 +97,7 @@ def main() -> None:
     pipeline = Pipeline(cfg, load_card(), threads=1, all_cues=True)
     data = Path(args.data)
     clips = recorded_clips(data, FIT) + made_clips(data, FIT, args.prints)
+    clips += [relit_clip(c, light) for light in lights for c in clips]
     items = [ev.prepare(pipeline, c, cfg, Path(args.cache)) for c in clips]
     samples = fit.gather(items, cfg, card)
     if fixed:
@@ -115,7 +134,8 @@ def main() -> None:
     raw["thresholds"] = thresholds
     raw["fitting"] = {
         "command": "python scripts/fit_liveness.py --data ../shared/data --cache cache/liveness"
-        + (f" --features {','.join(fixed)}" if fixed else ""),
+        + (f" --features {','.join(fixed)}" if fixed else "")
+        + (f" --lights {','.join(lights)}" if lights else ""),
         "date": date.today().isoformat(),
         "split": "faceunlock/evaluation/shared_data.py (role 'fit'); nothing from the 'report' role",
         "clips": dict(Counter(i.clip.label for i in items)),

@@ -63,3 +63,37 @@ def test_light_changes_are_applied_to_the_scans_only(data_dir):
     assert all(r["scans"] == 0 for levels in short["lights"].values() for r in levels.values())
     with pytest.raises(ValueError, match="frame step must be at least 1"):
         evaluate_lights(None, Config(), load_card(), [clip], step=0)
+
+
+def test_a_relit_clip_for_fitting_changes_its_frames_and_name_not_its_enrolment():
+    from faceunlock.evaluation.liveness import Clip
+    from faceunlock.evaluation.sessions import LIGHT_NAMES, LIGHTS, relit, relit_clip
+
+    frames = [np.full((2, 2, 3), v, np.uint8) for v in (60, 100)]
+    clip = Clip("c", "replay-phone", "p", "fit", frames=lambda: iter(frames), enrol=lambda: iter(frames))
+    assert set(LIGHT_NAMES) == {"dim", "bright", "warm", "flat"}
+    assert LIGHT_NAMES["warm"] == "warm lamp" and LIGHT_NAMES["flat"] == "flat, low contrast"
+    lit = relit_clip(clip, "bright")
+    assert (lit.name, lit.label, lit.person) == ("c@bright", "replay-phone", "p")
+    assert [f.tolist() for f in lit.frames()] == [relit(f, LIGHTS["bright"]).tolist() for f in frames]
+    assert [f.min() for f in lit.frames()] == [108, 180]
+    assert list(lit.enrol()) == frames
+    with pytest.raises(ValueError, match="no light change named 'as filmed'"):
+        relit_clip(clip, "as filmed")
+
+
+def test_the_fit_refuses_an_unknown_light_by_name():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fit_liveness.py"
+    for value in ("sunny", "bright,bright", "flat, low contrast"):
+        proc = subprocess.run(
+            [sys.executable, str(script), "--lights", value, "--data", "/nonexistent"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2 and f"--lights {value!r}" in proc.stderr, (value, proc.stderr)
+        assert "dim, bright, warm, flat" in proc.stderr

@@ -166,6 +166,21 @@ def relit(rgb: np.ndarray, change) -> np.ndarray:
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
+LIGHT_NAMES = {k.split(",")[0].split()[0]: k for k, change in LIGHTS.items() if change is not None}
+"""Each light change by one word (dim, bright, warm, flat), for command lines and clip names."""
+
+
+def relit_clip(clip, light: str):
+    """A liveness clip (faceunlock.evaluation.liveness.Clip) under the light change LIGHT_NAMES
+    names: its frames relit, its enrolment as filmed, its name (and so its cache entry) marked."""
+    if light not in LIGHT_NAMES:
+        raise ValueError(f"no light change named {light!r}: one of {', '.join(LIGHT_NAMES)}")
+    change = LIGHTS[LIGHT_NAMES[light]]
+    return dataclasses.replace(
+        clip, name=f"{clip.name}@{light}", frames=lambda: (relit(frame, change) for frame in clip.frames())
+    )
+
+
 def evaluate_lights(
     pipeline,
     cfg: Config,
