@@ -437,10 +437,17 @@ MUTATIONS = (
         ("tests/test_learning.py",),
     ),
     M(
-        "liveness fit: a cue must keep the threshold rule working, not only lower the log-loss",
+        "liveness fit: a cue must raise the live share the threshold rule accepts",
         "faceunlock/training/liveness_fit.py",
-        "            if not chosen or (shares[j][0] >= tail[0] - max_live_drop and shares[j][1] <= tail[1])\n",
-        "            if True\n",
+        "            if not allowed or tried[allowed[0]][0] < shares[0] + min_gain:\n",
+        "            if not allowed:\n",
+        ("tests/test_liveness_fit.py",),
+    ),
+    M(
+        "liveness fit: a cue may not raise the attack share the threshold rule accepts",
+        "faceunlock/training/liveness_fit.py",
+        "if tried[j][1] <= shares[1] + max_attack_rise and losses[j] <= loss]",
+        "if losses[j] <= loss]",
         ("tests/test_liveness_fit.py",),
     ),
     M(

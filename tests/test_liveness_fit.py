@@ -26,7 +26,9 @@ def test_selection_keeps_the_informative_feature_and_traces_every_candidate():
     selectable = set(fit.SELECTABLE)
     assert set(trace[0]) == selectable
     assert min(trace[0], key=trace[0].get) == "pad"
-    assert list(trace[0].values()) == sorted(trace[0].values())
+    assert list(tails[0]) == list(trace[0]), "both traces list the candidates in one order"
+    live = [share[0] for share in tails[0].values()]
+    assert live == sorted(live, reverse=True), "best live share first"
     assert set(trace[1]) == selectable - {"pad"}
     assert min(trace[1].values()) > trace[0]["pad"] * (1 - 0.01)
 
@@ -52,6 +54,24 @@ def test_a_cue_that_lowers_the_loss_but_lifts_a_few_attacks_over_every_live_samp
     assert names == ["pad"], names
     assert trace[1]["flicker"] < trace[0]["pad"] * (1 - 0.01), "flicker does lower the log-loss"
     assert tails[1]["flicker"][0] < tails[0]["pad"][0] - 0.01, "but the rule's threshold accepts fewer live"
+
+
+def test_a_cue_that_lets_one_persons_attacks_through_held_out_is_not_kept():
+    """`glare` separates most people's samples, but half of p3's attack samples look live: in the
+    fold that holds p3 out, they pass the rule's threshold, so the cue is not kept, although it
+    raises the live share and lowers the log-loss."""
+    rng = np.random.default_rng(2)
+    s = samples()
+    glare = 1.5 * (2 * s.y - 1) + rng.normal(0, 1.0, len(s.y))
+    glare[np.flatnonzero((s.group == "p3") & (s.y == 0))[::2]] = 2.0
+    x = s.x.copy()
+    x[:, FEATURES.index("glare")] = glare
+    leaky = fit.Samples(x, s.y, s.w, s.group)
+    names, trace, tails = fit.select(leaky)
+    assert names == ["pad"], names
+    assert tails[1]["glare"][0] > tails[0]["pad"][0] + 0.01 and trace[1]["glare"] < trace[0]["pad"]
+    assert tails[1]["glare"][1] > tails[0]["pad"][1] + 0.005, "held-out attacks pass with it"
+    assert fit.select(leaky, max_attack_rise=1.0)[0] == ["pad", "glare"], "only the attack check refuses it"
 
 
 def test_thresholds_follow_the_written_rule():

@@ -7,13 +7,15 @@
 2. Logistic regression (L2-penalised, Newton steps) on standardised features; a missing feature
    is the mean (0 after standardising), as at run time.
 3. Features are chosen by greedy forward selection on grouped K-fold cross-validation (groups =
-   people): a feature is kept only if it lowers the cross-validated log-loss by at least
-   `min_gain` (relative), so a cue must earn its place. The log-loss weighs every sample alike,
-   but the thresholds (4.) are set by the few attack windows that score highest, so a candidate
-   must also keep the rule working (`cv_tail`): in each fold, at a threshold above every
-   training-fold attack sample (and at least 0.5), the held-out fold's live samples it accepts
-   may not fall by more than `max_live_drop` and its attack samples accepted may not rise. Raw
-   motion is not a candidate (see SELECTABLE).
+   people), for what the thresholds (4.) will make of them (`cv_tail`): in each fold, at the
+   rule's balanced level on the training folds (above every training attack sample, at least
+   0.5), the share of the held-out fold's live samples accepted, and of its attack samples. The
+   networks' evidence (`pad`) is the base; a cue is added only if it raises that live share by at
+   least `min_gain`, without raising the attack share by more than `max_attack_rise` or the
+   cross-validated log-loss at all, so a cue must earn its place where it counts. (Log-loss
+   alone, which weighs every window alike, added `flicker` on the fitting data of 2026-12-07
+   while lifting a few MADE attack windows over nearly every live one.) Every candidate's
+   cross-validated log-loss is traced beside it. Raw motion is not a candidate (see SELECTABLE).
 4. Thresholds, from every window of every fitting clip at the policy's window lengths:
    `attack_below` is half the lowest score any live window's scan reaches (no fitting live scan
    is ever cut short as an attack); `balanced` is the lowest threshold with no fitting attack
@@ -180,35 +182,32 @@ def fold_of(s: Samples, folds: int) -> np.ndarray:
 
 
 def select(
-    s: Samples, min_gain: float = 0.01, max_live_drop: float = 0.01
+    s: Samples, first: str = "pad", min_gain: float = 0.01, max_attack_rise: float = 0.005
 ) -> tuple[list[str], list[dict[str, float]], list[dict[str, list[float]]]]:
-    """Greedy forward selection on cross-validated log-loss, among the candidates that keep the
-    threshold rule working (module docstring, 3.); returns the kept names and, per step, every
-    candidate's cross-validated log-loss and its (live, attack) shares accepted from `cv_tail`."""
+    """Greedy forward selection from `first` on the threshold rule's cross-validated shares (module
+    docstring, 3.); returns the kept names and, per step, every candidate's cross-validated
+    log-loss and its (live, attack) shares accepted."""
     chosen: list[int] = []
-    best = math.inf
-    tail = (0.0, 1.0)
+    shares, loss = (0.0, 0.0), math.inf
     trace, tails = [], []
     while True:
-        candidates = [FEATURES.index(f) for f in SELECTABLE]
-        trials = sorted((cv_loss(s, chosen + [j]), j) for j in candidates if j not in chosen)
-        if not trials:
+        candidates = [FEATURES.index(f) for f in SELECTABLE if FEATURES.index(f) not in chosen]
+        if not candidates:
             break
-        trace.append({FEATURES[j]: round(float(loss), 5) for loss, j in trials})
-        shares = {j: cv_tail(s, chosen + [j]) for _, j in trials}
-        tails.append({FEATURES[j]: [round(v, 5) for v in shares[j]] for _, j in trials})
-        keeps = [
-            (loss, j)
-            for loss, j in trials
-            if not chosen or (shares[j][0] >= tail[0] - max_live_drop and shares[j][1] <= tail[1])
-        ]
-        if not keeps:
-            break
-        loss, j = keeps[0]
-        if best - loss < min_gain * max(best, 1e-9) and chosen:
-            break
+        losses = {j: cv_loss(s, chosen + [j]) for j in candidates}
+        tried = {j: cv_tail(s, chosen + [j]) for j in candidates}
+        order = sorted(candidates, key=lambda j: (-tried[j][0], losses[j]))
+        trace.append({FEATURES[j]: round(float(losses[j]), 5) for j in order})
+        tails.append({FEATURES[j]: [round(v, 5) for v in tried[j]] for j in order})
+        if not chosen:
+            j = FEATURES.index(first)
+        else:
+            allowed = [j for j in order if tried[j][1] <= shares[1] + max_attack_rise and losses[j] <= loss]
+            if not allowed or tried[allowed[0]][0] < shares[0] + min_gain:
+                break
+            j = allowed[0]
         chosen.append(j)
-        best, tail = loss, shares[j]
+        shares, loss = tried[j], losses[j]
     return [FEATURES[j] for j in chosen], trace, tails
 
 
