@@ -308,7 +308,7 @@ def store_locked(root: Path, wait: float):
     processes, and a read-modify-write in one must not write back over the other's change. Locking
     the directory needs no lock file, so no file of a second owner enters the store."""
     try:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise StoreError(f"cannot open the template store {root} to lock it: {exc.strerror}") from None
     try:

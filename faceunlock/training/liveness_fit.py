@@ -128,20 +128,27 @@ def log_loss(z: np.ndarray, y: np.ndarray, w: np.ndarray, weights: np.ndarray, b
     return float(-(w * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum() / w.sum())
 
 
-def cv_loss(s: Samples, cols: list[int], folds: int = 5) -> float:
-    """Grouped K-fold log-loss of a fit on these feature columns (groups: people)."""
-    fold = fold_of(s, folds)
-    total = 0.0
+def fold_fits(s: Samples, cols: list[int], folds: int = 5):
+    """Per grouped fold (people dealt round-robin in sorted order) whose training part has both
+    classes: (train rows, test rows, mean, std, weights, bias) of a fit on the training part."""
+    people = sorted(set(s.group))
+    fold_of = {p: i % folds for i, p in enumerate(people)}
+    fold = np.array([fold_of[g] for g in s.group])
     for k in range(folds):
         train, test = fold != k, fold == k
         if not test.any() or len(set(s.y[train])) < 2:
             continue
         mean, std = standardise(s.x[train][:, cols], s.w[train])
         weights, bias = fit_logistic(design(s.x[train][:, cols], mean, std), s.y[train], s.w[train])
-        total += (
-            log_loss(design(s.x[test][:, cols], mean, std), s.y[test], s.w[test], weights, bias)
-            * s.w[test].sum()
-        )
+        yield train, test, mean, std, weights, bias
+
+
+def cv_loss(s: Samples, cols: list[int], folds: int = 5) -> float:
+    """Grouped K-fold log-loss of a fit on these feature columns (groups: people)."""
+    total = 0.0
+    for _, test, mean, std, weights, bias in fold_fits(s, cols, folds):
+        z = design(s.x[test][:, cols], mean, std)
+        total += log_loss(z, s.y[test], s.w[test], weights, bias) * s.w[test].sum()
     return total / s.w.sum()
 
 
@@ -150,35 +157,18 @@ def cv_tail(s: Samples, cols: list[int], folds: int = 5) -> tuple[float, float]:
     threshold is the rule's balanced level on the training folds (above every attack sample, at
     least 0.5); returns the weighted shares of held-out live samples and of held-out attack
     samples at or above it."""
-    fold = fold_of(s, folds)
-    live_in = attack_in = 0.0
-    for k in range(folds):
-        train, test = fold != k, fold == k
-        if not test.any() or len(set(s.y[train])) < 2:
-            continue
-        mean, std = standardise(s.x[train][:, cols], s.w[train])
-        weights, bias = fit_logistic(design(s.x[train][:, cols], mean, std), s.y[train], s.w[train])
+    accepted = {1.0: 0.0, 0.0: 0.0}
+    for train, test, mean, std, weights, bias in fold_fits(s, cols, folds):
 
         def score(rows, mean=mean, std=std, weights=weights, bias=bias):
             z = design(s.x[rows][:, cols], mean, std) @ weights + bias
             return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
-        attack_max = float(score(train & (s.y == 0)).max(initial=0.0))
-        threshold = choose_thresholds(0.0, attack_max)["balanced"]
-        for label, rows in ((1.0, test & (s.y == 1)), (0.0, test & (s.y == 0))):
-            accepted = float((s.w[rows] * (score(rows) >= threshold)).sum())
-            if label:
-                live_in += accepted
-            else:
-                attack_in += accepted
-    return float(live_in / s.w[s.y == 1].sum()), float(attack_in / s.w[s.y == 0].sum())
-
-
-def fold_of(s: Samples, folds: int) -> np.ndarray:
-    """Each sample's fold: people dealt round-robin in sorted order."""
-    people = sorted(set(s.group))
-    fold = {p: i % folds for i, p in enumerate(people)}
-    return np.array([fold[g] for g in s.group])
+        threshold = choose_thresholds(0.0, float(score(train & (s.y == 0)).max(initial=0.0)))["balanced"]
+        for label in accepted:
+            rows = test & (s.y == label)
+            accepted[label] += float((s.w[rows] * (score(rows) >= threshold)).sum())
+    return accepted[1.0] / float(s.w[s.y == 1].sum()), accepted[0.0] / float(s.w[s.y == 0].sum())
 
 
 def select(
