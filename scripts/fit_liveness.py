@@ -102,8 +102,9 @@ def main() -> None:
     samples = fit.gather(items, cfg, card)
     if fixed:
         names, cols = fixed, [FEATURES.index(f) for f in fixed]
-        trace = [{"+".join(fixed): round(float(fit.cv_loss(samples, cols)), 5)}]
-        tails = [{"+".join(fixed): [round(v, 5) for v in fit.cv_tail(samples, cols)]}]
+        loss, shares = fit.cross_validate(samples, cols)
+        trace = [{"+".join(fixed): round(float(loss), 5)}]
+        tails = [{"+".join(fixed): [round(v, 5) for v in shares]}]
     else:
         names, trace, tails = fit.select(samples)
     fusion, _ = fit.fit_fusion(samples, names, args.min_frames)

@@ -7,7 +7,7 @@
 2. Logistic regression (L2-penalised, Newton steps) on standardised features; a missing feature
    is the mean (0 after standardising), as at run time.
 3. Features are chosen by greedy forward selection on grouped K-fold cross-validation (groups =
-   people), for what the thresholds (4.) will make of them (`cv_tail`): in each fold, at the
+   people), for what the thresholds (4.) will make of them (`cross_validate`): in each fold, at the
    rule's balanced level on the training folds (above every training attack sample, at least
    0.5), the share of the held-out fold's live samples accepted, and of its attack samples. The
    networks' evidence (`pad`) is the base; a cue is added only if it raises that live share by at
@@ -122,53 +122,40 @@ def fit_logistic(z: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float = 1e-3, 
     return beta[:-1], float(beta[-1])
 
 
+def probability(z: np.ndarray, weights: np.ndarray, bias: float) -> np.ndarray:
+    """The fusion's score of standardised feature rows."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z @ weights + bias, -35, 35)))
+
+
 def log_loss(z: np.ndarray, y: np.ndarray, w: np.ndarray, weights: np.ndarray, bias: float) -> float:
-    p = 1.0 / (1.0 + np.exp(-np.clip(z @ weights + bias, -35, 35)))
-    p = np.clip(p, 1e-12, 1 - 1e-12)
+    p = np.clip(probability(z, weights, bias), 1e-12, 1 - 1e-12)
     return float(-(w * (y * np.log(p) + (1 - y) * np.log(1 - p))).sum() / w.sum())
 
 
-def fold_fits(s: Samples, cols: list[int], folds: int = 5):
-    """Per grouped fold (people dealt round-robin in sorted order) whose training part has both
-    classes: (train rows, test rows, mean, std, weights, bias) of a fit on the training part."""
+def cross_validate(s: Samples, cols: list[int], folds: int = 5) -> tuple[float, tuple[float, float]]:
+    """Grouped K-fold cross-validation of a fit on these feature columns (groups: people, dealt
+    round-robin in sorted order): the held-out log-loss, and the threshold rule's (live, attack)
+    shares: in each fold, the threshold is the rule's balanced level on the training folds (above
+    every attack sample, at least 0.5), and a held-out sample is accepted at or above it."""
     people = sorted(set(s.group))
     fold_of = {p: i % folds for i, p in enumerate(people)}
     fold = np.array([fold_of[g] for g in s.group])
+    loss, accepted = 0.0, {1.0: 0.0, 0.0: 0.0}
     for k in range(folds):
         train, test = fold != k, fold == k
         if not test.any() or len(set(s.y[train])) < 2:
             continue
         mean, std = standardise(s.x[train][:, cols], s.w[train])
         weights, bias = fit_logistic(design(s.x[train][:, cols], mean, std), s.y[train], s.w[train])
-        yield train, test, mean, std, weights, bias
-
-
-def cv_loss(s: Samples, cols: list[int], folds: int = 5) -> float:
-    """Grouped K-fold log-loss of a fit on these feature columns (groups: people)."""
-    total = 0.0
-    for _, test, mean, std, weights, bias in fold_fits(s, cols, folds):
-        z = design(s.x[test][:, cols], mean, std)
-        total += log_loss(z, s.y[test], s.w[test], weights, bias) * s.w[test].sum()
-    return total / s.w.sum()
-
-
-def cv_tail(s: Samples, cols: list[int], folds: int = 5) -> tuple[float, float]:
-    """Grouped K-fold check of the threshold rule on these feature columns: in each fold, the
-    threshold is the rule's balanced level on the training folds (above every attack sample, at
-    least 0.5); returns the weighted shares of held-out live samples and of held-out attack
-    samples at or above it."""
-    accepted = {1.0: 0.0, 0.0: 0.0}
-    for train, test, mean, std, weights, bias in fold_fits(s, cols, folds):
-
-        def score(rows, mean=mean, std=std, weights=weights, bias=bias):
-            z = design(s.x[rows][:, cols], mean, std) @ weights + bias
-            return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
-
-        threshold = choose_thresholds(0.0, float(score(train & (s.y == 0)).max(initial=0.0)))["balanced"]
+        z = design(s.x[:, cols], mean, std)
+        loss += log_loss(z[test], s.y[test], s.w[test], weights, bias) * s.w[test].sum()
+        score = probability(z, weights, bias)
+        threshold = choose_thresholds(0.0, float(score[train & (s.y == 0)].max(initial=0.0)))["balanced"]
         for label in accepted:
             rows = test & (s.y == label)
-            accepted[label] += float((s.w[rows] * (score(rows) >= threshold)).sum())
-    return accepted[1.0] / float(s.w[s.y == 1].sum()), accepted[0.0] / float(s.w[s.y == 0].sum())
+            accepted[label] += float((s.w[rows] * (score[rows] >= threshold)).sum())
+    live = accepted[1.0] / float(s.w[s.y == 1].sum())
+    return float(loss / s.w.sum()), (live, accepted[0.0] / float(s.w[s.y == 0].sum()))
 
 
 def select(
@@ -184,8 +171,8 @@ def select(
         candidates = [FEATURES.index(f) for f in SELECTABLE if FEATURES.index(f) not in chosen]
         if not candidates:
             break
-        losses = {j: cv_loss(s, chosen + [j]) for j in candidates}
-        tried = {j: cv_tail(s, chosen + [j]) for j in candidates}
+        both = {j: cross_validate(s, chosen + [j]) for j in candidates}
+        losses, tried = {j: v[0] for j, v in both.items()}, {j: v[1] for j, v in both.items()}
         order = sorted(candidates, key=lambda j: (-tried[j][0], losses[j]))
         trace.append({FEATURES[j]: round(float(losses[j]), 5) for j in order})
         tails.append({FEATURES[j]: [round(v, 5) for v in tried[j]] for j in order})
