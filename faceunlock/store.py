@@ -19,7 +19,6 @@ import math
 import os
 import re
 import stat
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,28 +329,23 @@ def store_locked(root: Path, wait: float):
 
 
 def serialised(creates: bool = False):
-    """One read-modify-write of templates at a time: across processes (the root CLI and the daemon,
-    an flock on the store directory) and across this process's threads (the daemon's worker thread
-    enrols while its main loop learns, renews and deletes), so nobody writes back a template it read
-    before another's change. A method that `creates` makes a missing store first; without a store
-    the others have nothing to change and run unlocked (they find no template)."""
+    """One read-modify-write of templates at a time, through an flock on the store directory: across
+    processes (the root CLI and the daemon) and across one process's threads (the daemon's worker
+    thread enrols while its main loop learns, renews and deletes; each call opens the directory
+    anew, and flock sets two open files of one process against each other), so nobody writes back
+    a template it read before another's change. A method that `creates` makes a missing store
+    first; without a store the others have nothing to change and run unlocked (they find no
+    template). Serialised methods never call one another."""
 
     def wrap(method):
         @functools.wraps(method)
         def locked(self, *args, **kwargs):
-            with self.lock:
-                if self.lock_depth:
-                    return method(self, *args, **kwargs)
-                if creates:
-                    self.ensure_root()
-                elif not self.root.is_dir():
-                    return method(self, *args, **kwargs)
-                with store_locked(self.root, LOCK_WAIT):
-                    self.lock_depth += 1
-                    try:
-                        return method(self, *args, **kwargs)
-                    finally:
-                        self.lock_depth -= 1
+            if creates:
+                self.ensure_root()
+            elif not self.root.is_dir():
+                return method(self, *args, **kwargs)
+            with store_locked(self.root, LOCK_WAIT):
+                return method(self, *args, **kwargs)
 
         return locked
 
@@ -365,8 +359,6 @@ class TemplateStore:
         self.root = Path(root)
         self.model_sha256 = model_sha256
         self.embedding = embedding
-        self.lock = threading.RLock()
-        self.lock_depth = 0
 
     def path_for(self, user: str) -> Path:
         return self.root / f"{check_user(user)}.json"
@@ -516,7 +508,7 @@ class TemplateStore:
             raise StoreError(f"user {user!r} has no enrolment labelled {label!r}")
         template.enrolments = [e for e in template.enrolments if e.label != label]
         if not template.enrolments:
-            self.clear(user)
+            self.unlink(user)
             return None
         template.updated = now_iso()
         self.save(template)
@@ -525,6 +517,10 @@ class TemplateStore:
     @serialised()
     def clear(self, user: str) -> bool:
         """Delete a user's template file, valid or not. Returns whether one existed."""
+        return self.unlink(user)
+
+    def unlink(self, user: str) -> bool:
+        """Delete a user's template file (the caller holds the store's lock)."""
         path = self.path_for(user)
         try:
             os.unlink(path)

@@ -423,14 +423,7 @@ MUTATIONS = (
         ("tests/test_learning.py",),
     ),
     M(
-        "store: one read-modify-write of a template at a time",
-        "faceunlock/store.py",
-        "            with self.lock:\n",
-        "            if True:\n",
-        ("tests/test_learning.py",),
-    ),
-    M(
-        "store: the CLI and the daemon change the store one at a time (flock)",
+        "store: one read-modify-write at a time, across processes and threads (flock)",
         "faceunlock/store.py",
         "                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n",
         "                pass\n",
