@@ -44,27 +44,17 @@ def extreme_scores(items, cfg, card, threshold) -> tuple[float, float, dict]:
     return live_min, attack_max, per_kind
 
 
-def fixed_features(parser: argparse.ArgumentParser, value: str | None) -> list[str]:
-    """The --features list, each a feature the selection could choose; [] without the option."""
+def listed(parser: argparse.ArgumentParser, option: str, value: str | None, allowed) -> list[str]:
+    """A comma-separated option's distinct names, each one of `allowed`; [] without the option."""
     if value is None:
         return []
     names = [n.strip() for n in value.split(",") if n.strip()]
-    wrong = [n for n in names if n not in fit.SELECTABLE]
+    wrong = [n for n in names if n not in allowed]
     if not names or wrong or len(set(names)) != len(names):
         parser.error(
-            f"--features {value!r}: give distinct names from {', '.join(fit.SELECTABLE)}"
-            + (f" (not features: {', '.join(wrong)})" if wrong else "")
+            f"{option} {value!r}: give distinct names from {', '.join(allowed)}"
+            + (f" (not among them: {', '.join(wrong)})" if wrong else "")
         )
-    return names
-
-
-def light_changes(parser: argparse.ArgumentParser, value: str | None) -> list[str]:
-    """The --lights list, each a light change of LIGHT_NAMES; [] without the option."""
-    if value is None:
-        return []
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    if not names or any(n not in LIGHT_NAMES for n in names) or len(set(names)) != len(names):
-        parser.error(f"--lights {value!r}: give distinct names from {', '.join(LIGHT_NAMES)}")
     return names
 
 
@@ -87,8 +77,8 @@ def main() -> None:
         "thresholds still see the attacks in that light",
     )
     args = p.parse_args()
-    fixed = fixed_features(p, args.features)
-    lights = light_changes(p, args.lights)
+    fixed = listed(p, "--features", args.features, fit.SELECTABLE)
+    lights = listed(p, "--lights", args.lights, LIGHT_NAMES)
     import torch
 
     torch.set_num_threads(1)
