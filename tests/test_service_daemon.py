@@ -180,6 +180,27 @@ def test_enrol_list_and_delete(service):
     assert proxy.ListEnrolled("carol") == ["first", "second"]
     proxy.Delete("carol", "first")
     assert proxy.ListEnrolled("carol") == ["second"]
+    from faceunlock import config
+    from faceunlock.model import load_card
+    from faceunlock.runtime import open_store
+
+    store = open_store(config.load(service.config), load_card())
+    hold = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(store.root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(GLib.Error) as err:
+            proxy.Delete("carol", "", timeout=60)
+        assert dbus_error(err.value) == f"{IFACE}.Error.Failed" and "is busy" in err.value.message, err.value
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proxy.ListEnrolled("carol") == ["second"], "a store another process holds is left as it was"
     proxy.Delete("carol", "")
     with pytest.raises(GLib.Error) as err:
         proxy.ListEnrolled("carol")

@@ -626,7 +626,11 @@ class FaceUnlockService:
 
     def delete(self, call: Call, user: str, label: str) -> None:
         if not label:
-            if not self.store.clear(user):
+            try:
+                existed = self.store.clear(user)
+            except StoreError as exc:
+                raise Failed(str(exc)) from None
+            if not existed:
                 raise NotEnrolled(f"user {user!r} is not enrolled")
         else:
             try:
