@@ -183,7 +183,7 @@ _faceunlock() {
                 --threads) return ;;
                 --json) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --lights --data --split --starts --frame-step --config --threads --json" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "-h --help --root --learn --no-learn --lights --data --split --starts --frame-step --metering --attacks --config --threads --json" -- "$cur")) ;;
         " train")
             case "$prev" in
                 --data) COMPREPLY=($(compgen -f -- "$cur")); return ;;
@@ -258,13 +258,13 @@ _faceunlock() {
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout enroll.learn store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
+            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout camera.exposure detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout enroll.learn store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
         " config set")
             case "$prev" in
                 --config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
             esac
-            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout enroll.learn store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
+            [[ $cur != -* ]] && COMPREPLY=($(compgen -W "insecure camera.source camera.dark_threshold camera.open_timeout camera.read_timeout camera.exposure detector.min_face_size detector.max_side verify.security_level verify.timeout verify.consecutive verify.min_face_size verify.min_sharpness verify.multiple_faces verify.max_failures verify.lockout_seconds verify.password_max_age_hours verify.password_since_boot liveness.enabled liveness.window liveness.ir liveness.ir_min_face_level audit.snapshots audit.snapshot_dir audit.snapshot_max_mb enroll.frames enroll.timeout enroll.poses enroll.per_pose enroll.min_poses enroll.pose_timeout enroll.learn store.path daemon.auto_unlock daemon.grace_period daemon.max_scans_per_lock daemon.scan_timeout daemon.queue_size daemon.threads pam.enabled pam.services pam.confirm pam.other_user pam.user_services" -- "$cur")) && return
             COMPREPLY=($(compgen -W "-h --help --config" -- "$cur")) ;;
         " disable")
             case "$prev" in

@@ -4,7 +4,7 @@ trail. The CLI and the daemon both go through here, so the policy is the same ev
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -24,11 +24,12 @@ def attempt(
     service: str = "cli",
     timeout: float | None = None,
     deadline: float | None = None,
+    meter: Callable | None = None,
 ) -> Decision:
     """Check the lockout, scan, record the outcome, and log it. Never raises for a failed scan.
 
     The scan ends at deadline (time.monotonic()) when given, else after timeout seconds (default:
-    [verify] timeout).
+    [verify] timeout). meter: the camera's FrameSource.meter, told where the face is.
     """
     from faceunlock.verify import scan
 
@@ -45,7 +46,7 @@ def attempt(
         )
     else:
         decision = scan(
-            pipeline, frames, user, anchors, threshold, cfg.verify, timeout, cfg.liveness, deadline
+            pipeline, frames, user, anchors, threshold, cfg.verify, timeout, cfg.liveness, deadline, meter
         )
         guard.record(user, decision.matched, judged=decision.judged > 0)
         save_snapshot(decision.frame, decision, cfg.audit)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import queue
 import stat
@@ -23,6 +24,10 @@ import numpy as np
 
 from faceunlock.config import AUTO_CAMERA, device_path
 from faceunlock.errors import CameraError
+from faceunlock.exposure import ExposureControl
+from faceunlock.v4l2_controls import V4L2Controls
+
+log = logging.getLogger("faceunlock.camera")
 
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
@@ -80,6 +85,8 @@ class SourceOptions:
     dark_threshold: float = 25.0
     open_timeout: float = 5.0
     read_timeout: float = 2.0
+    exposure: str = "camera"
+    """A camera's exposure: "face" meters on the face (faceunlock.exposure), "camera" leaves it be."""
 
 
 def run_with_timeout(fn: Callable, timeout: float, what: str):
@@ -204,6 +211,10 @@ class FrameSource:
                 self.stats.delivered += 1
                 yield rgb
 
+    def meter(self, rgb: np.ndarray, face) -> None:
+        """Told, after a frame is analysed, where the face that counts is (None: no face); a camera
+        that meters on the face uses it, other sources ignore it."""
+
     def close(self) -> None:
         """Release the underlying device or file."""
 
@@ -311,6 +322,37 @@ class CameraSource(CaptureSource):
     def __init__(self, device: Path, options: SourceOptions):
         probe_device(device)
         super().__init__(str(device), options, f"camera {device}", cv2.CAP_V4L2)
+        self.exposure = self.controls = None
+        if options.exposure == "face":
+            self.start_metering(device)
+
+    def start_metering(self, device: Path) -> None:
+        """Face metering when the device lets its exposure be set; a camera without is used as is."""
+        try:
+            self.controls = V4L2Controls(str(device))
+        except OSError as exc:
+            log.info("%s: no face metering: %s", self.description, exc.strerror or exc)
+            return
+        exposure = ExposureControl(self.controls, self.description)
+        if exposure.off:
+            log.info("%s: no face metering: %s", self.description, exposure.off)
+            self.controls.close()
+            self.controls = None
+            return
+        self.exposure = exposure
+
+    def meter(self, rgb: np.ndarray, face) -> None:
+        if self.exposure is not None:
+            self.exposure.observe(rgb, None if face is None else face.box)
+
+    def close(self) -> None:
+        """Give the camera back its exposure, then release it."""
+        exposure, controls, self.exposure, self.controls = self.exposure, self.controls, None, None
+        if exposure is not None:
+            exposure.restore()
+        if controls is not None:
+            controls.close()
+        super().close()
 
     def open_failure(self) -> CameraError:
         return SourceBusy(f"{self.description} could not be started: busy or not a capture device")

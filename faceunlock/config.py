@@ -123,6 +123,12 @@ class CameraConfig:
     dark_threshold: float = opt(25.0, 0.0, 254.0, doc="skip frames whose mean grey level is below this")
     open_timeout: float = opt(5.0, 0.1, 60.0, doc="seconds allowed to open the camera")
     read_timeout: float = opt(2.0, 0.05, 30.0, doc="seconds allowed for one frame")
+    exposure: str = opt(
+        "face",
+        choices=("face", "camera"),
+        doc="face: when the face is washed out, shorten a V4L2 camera's exposure during the scan "
+        "(manual mode) and give the camera its own back after; camera: leave exposure to the camera",
+    )
 
 
 @dataclass(frozen=True)

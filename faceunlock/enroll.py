@@ -33,8 +33,11 @@ def capture(
     policy: VerifyConfig,
     timeout: float,
     progress: Callable[[int, int, str | None], None] | None = None,
+    meter: Callable | None = None,
 ) -> np.ndarray:
-    """Collect `wanted` embeddings of good frames; raise EnrollError naming what went wrong."""
+    """Collect `wanted` embeddings of good frames; raise EnrollError naming what went wrong.
+
+    meter: the camera's FrameSource.meter, told where the face is in each frame."""
     deadline = time.monotonic() + timeout
     kept: list[np.ndarray] = []
     problems: dict[str, int] = {}
@@ -42,6 +45,8 @@ def capture(
     for rgb in frames:
         seen += 1
         result = pipeline.analyse(rgb)
+        if meter is not None:
+            meter(rgb, result.face)
         problem = frame_problem(result, policy)
         if problem is None:
             kept.append(result.embedding)

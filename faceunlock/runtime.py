@@ -35,7 +35,9 @@ def open_camera(cfg: Config, open_timeout: float | None = None) -> FrameSource:
     """Open the configured camera; open_timeout (seconds) may shorten the configured one."""
     c = cfg.camera
     wait = c.open_timeout if open_timeout is None else min(c.open_timeout, open_timeout)
-    options = SourceOptions(dark_threshold=c.dark_threshold, open_timeout=wait, read_timeout=c.read_timeout)
+    options = SourceOptions(
+        dark_threshold=c.dark_threshold, open_timeout=wait, read_timeout=c.read_timeout, exposure=c.exposure
+    )
     return open_source(c.source, options)
 
 
@@ -123,7 +125,9 @@ def verify_scan(
             frames = source.frames(deadline)
         else:
             source, frames = camera.started()
-        decision = attempt(pipeline, frames, user, anchors, threshold, cfg, service, deadline=deadline)
+        decision = attempt(
+            pipeline, frames, user, anchors, threshold, cfg, service, deadline=deadline, meter=source.meter
+        )
         for kind in SKIPPED_KINDS:
             count = getattr(source.stats, kind)
             if count:
@@ -145,7 +149,9 @@ def enrol_capture(
 
     deadline = time.monotonic() + cfg.enroll.timeout
     with open_camera(cfg) as source:
-        return capture(pipeline, source.frames(deadline), wanted, cfg.verify, cfg.enroll.timeout, progress)
+        return capture(
+            pipeline, source.frames(deadline), wanted, cfg.verify, cfg.enroll.timeout, progress, source.meter
+        )
 
 
 def guided_capture(pipeline, cfg: Config, progress=None) -> tuple[np.ndarray, dict]:
@@ -161,6 +167,7 @@ def guided_capture(pipeline, cfg: Config, progress=None) -> tuple[np.ndarray, di
     with open_camera(cfg) as source:
         for rgb in source.frames(deadline):
             result = state.analyse(pipeline, rgb)
+            source.meter(rgb, result.face)
             step = state.feed(result, rgb.shape[0])
             if progress:
                 progress(step, rgb, result)

@@ -13,7 +13,7 @@ track, before the liveness check could pass, are watched but not embedded.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -325,11 +325,13 @@ def scan(
     timeout: float | None = None,
     liveness: LivenessConfig | None = None,
     deadline: float | None = None,
+    meter: Callable[[np.ndarray, Face | None], None] | None = None,
 ) -> Decision:
     """Run the decision policy over frames until a match, the end of the source, or the deadline.
 
     deadline (time.monotonic()) wins over timeout; pass the one the frame source was given, so both
-    agree on when the scan ran out of time.
+    agree on when the scan ran out of time. meter (the source's FrameSource.meter) is told where the
+    face is in each frame.
     """
     started = time.monotonic()
     if deadline is None:
@@ -341,6 +343,8 @@ def scan(
     for rgb in frames:
         embed = state.wants_embedding()
         previous = pipeline.analyse(rgb, previous=previous, networks=state.networks(), embed=embed)
+        if meter is not None:
+            meter(rgb, previous.face)
         if state.feed(previous, rgb):
             break
         if time.monotonic() >= deadline:

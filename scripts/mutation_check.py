@@ -457,6 +457,34 @@ MUTATIONS = (
         "            if True:\n",
         ("tests/test_learning.py",),
     ),
+    M(
+        "face metering: the scan tells the camera where the face is",
+        "faceunlock/verify.py",
+        "            meter(rgb, previous.face)\n",
+        "            pass\n",
+        ("tests/test_exposure.py",),
+    ),
+    M(
+        "face metering: never a longer exposure than the camera's own",
+        "faceunlock/exposure.py",
+        "        new = min(self.range.clamp(self.value * factor), self.ceiling)\n",
+        "        new = self.range.clamp(self.value * factor)\n",
+        ("tests/test_exposure.py",),
+    ),
+    M(
+        "face metering: a bounded number of changes",
+        "faceunlock/exposure.py",
+        " or self.changes >= MAX_CHANGES:\n",
+        ":\n",
+        ("tests/test_exposure.py",),
+    ),
+    M(
+        "face metering: closing the camera gives its exposure back",
+        "faceunlock/camera.py",
+        "            exposure.restore()\n",
+        "            pass\n",
+        ("tests/test_exposure.py",),
+    ),
 )
 
 

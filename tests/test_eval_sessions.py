@@ -37,7 +37,8 @@ def test_a_learned_look_is_scored_beside_the_others():
 def test_light_changes_are_applied_to_the_scans_only(data_dir):
     """One held-out live clip, enrolled as filmed, scanned once under each light at each level."""
     from faceunlock.config import Config
-    from faceunlock.evaluation.sessions import LIGHTS, evaluate_lights, relit
+    from faceunlock.evaluation.lights import LIGHTS, relit
+    from faceunlock.evaluation.sessions import evaluate_lights
     from faceunlock.evaluation.shared_data import recorded_clips
     from faceunlock.model import load_card
     from faceunlock.pipeline import Pipeline
@@ -66,8 +67,9 @@ def test_light_changes_are_applied_to_the_scans_only(data_dir):
 
 
 def test_a_relit_clip_for_fitting_changes_its_frames_and_name_not_its_enrolment():
+    from faceunlock.evaluation.lights import LIGHTS, relit
     from faceunlock.evaluation.liveness import Clip
-    from faceunlock.evaluation.sessions import LIGHT_NAMES, LIGHTS, relit, relit_clip
+    from faceunlock.evaluation.sessions import LIGHT_NAMES, relit_clip
 
     frames = [np.full((2, 2, 3), v, np.uint8) for v in (60, 100)]
     clip = Clip("c", "replay-phone", "p", "fit", frames=lambda: iter(frames), enrol=lambda: iter(frames))

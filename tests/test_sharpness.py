@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceunlock.config import VerifyConfig
-from faceunlock.evaluation.sessions import LIGHTS, relit
+from faceunlock.evaluation.lights import LIGHTS, relit
 from faceunlock.evaluation.shared_data import LIVE, frame_at
 from faceunlock.networks import load_detector_nets
 from faceunlock.vision.align import MAX_LIGHT_GAIN, REFERENCE_LEVEL, align, sharpness

@@ -48,6 +48,18 @@ def register(esub) -> None:
         default=1,
         help="--lights: scan every Kth frame, as a slower camera would give (30 fps clips, K 2: 15 fps)",
     )
+    e.add_argument(
+        "--metering",
+        action="store_true",
+        help="--lights: a simulated camera films each light and is metered on the face ([camera] exposure "
+        "= face), instead of the light applied to the frames as filmed",
+    )
+    e.add_argument(
+        "--attacks",
+        action="store_true",
+        help="--lights: scan the replays instead (recorded, and MADE screen re-shoots), each against its "
+        "person's own enrolment: every match is an attack let in",
+    )
     e.add_argument("--config", help="TOML config file")
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--json", dest="json_out", help="write the results to this JSON file")
@@ -93,31 +105,47 @@ def rate(frr: float | None) -> str:
 
 def run_lights(args: argparse.Namespace, pipeline, cfg, card, progress) -> int:
     from faceunlock.evaluation.sessions import evaluate_lights
-    from faceunlock.evaluation.shared_data import recorded_clips
+    from faceunlock.evaluation.shared_data import made_clips, recorded_clips
 
     role = None if args.split == "all" else args.split
-    clips = [c for c in recorded_clips(Path(args.data), role) if c.live]
+    clips = [c for c in recorded_clips(Path(args.data), role) if c.live != args.attacks]
+    if args.attacks:
+        clips += [c for c in made_clips(Path(args.data), role) if c.label == "made-screen"]
+    what = "replays" if args.attacks else "live clips"
     if not clips:
-        raise ValueError(f"no live clips of the {args.split} split under {args.data}/video")
+        raise ValueError(f"no {what} of the {args.split} split under {args.data}/video")
     result = evaluate_lights(
-        pipeline, cfg, card, clips, starts=max(1, args.starts), progress=progress, step=args.frame_step
+        pipeline,
+        cfg,
+        card,
+        clips,
+        starts=max(1, args.starts),
+        progress=progress,
+        step=args.frame_step,
+        metering=args.metering,
     )
     every = f", one frame in {args.frame_step}" if args.frame_step > 1 else ""
-    print(
-        f"{result['clips']} live clips ({args.split}), enrolled as filmed{every}; per-scan FRR "
-        "(in brackets: BPCER, the scans liveness refused):"
-    )
+    every += ", a simulated camera metering on the face" if args.metering else ""
+    said = "scans let in" if args.attacks else "per-scan FRR (in brackets: BPCER, the scans liveness refused)"
+    print(f"{result['clips']} {what} ({args.split}), enrolled as filmed{every}; {said}:")
     for name, why in result["enrolment_refused"].items():
         print(f"  enrolment refused: {name}: {why}")
     for name, why in result["too_short"].items():
         print(f"  not scanned: {name}: {why}")
     for light, levels in result["lights"].items():
         cells = ", ".join(
-            f"{level} {rate(r['frr'])} ({rate(r['bpcer'])}) of {r['scans']}" for level, r in levels.items()
+            f"{level} {r['matched']} of {r['scans']}"
+            if args.attacks
+            else f"{level} {rate(r['frr'])} ({rate(r['bpcer'])}) of {r['scans']}"
+            for level, r in levels.items()
         )
         print(f"  {light:<20} {cells}")
-    for line in result["balanced_missed"]:
-        print(f"  missed at balanced: {line}")
+    if args.attacks:
+        for line in result["balanced_matched"]:
+            print(f"  LET IN at balanced: {line}")
+    else:
+        for line in result["balanced_missed"]:
+            print(f"  missed at balanced: {line}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")
     return 0

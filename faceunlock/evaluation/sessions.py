@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from faceunlock.config import SECURITY_LEVELS, Config
+from faceunlock.evaluation.lights import LIGHTS, relit
 from faceunlock.store import Anchors
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -64,15 +65,33 @@ def with_look(anchors: np.ndarray, look: np.ndarray) -> np.ndarray:
     return joined
 
 
-def scan_at_each_level(pipeline, cfg: Config, card, frames: list[np.ndarray], user: str, anchors) -> dict:
-    """One scan of the frames under the whole policy at each security level, with its threshold."""
+def scan_at_each_level(
+    pipeline, cfg: Config, card, frames: list[np.ndarray], user: str, anchors, metered=None
+) -> dict:
+    """One scan of the frames under the whole policy at each security level, with its threshold.
+
+    metered: a light change (see LIGHTS) filmed by a fresh SimulatedCamera for each scan, metered
+    on the face (faceunlock.exposure); the frames are then given as filmed in normal light."""
+    from faceunlock.evaluation.simulated_camera import SimulatedCamera
+    from faceunlock.exposure import ExposureControl
     from faceunlock.verify import scan
 
     decisions = {}
     for level in SECURITY_LEVELS:
         policy = dataclasses.replace(cfg.verify, security_level=level)
         threshold = card.scan_threshold(level)
-        decisions[level] = scan(pipeline, iter(frames), user, anchors, threshold, policy, 3600, cfg.liveness)
+        shown, meter = iter(frames), None
+        if metered is not None:
+            camera = SimulatedCamera(metered)
+            control = ExposureControl(camera, "simulated camera")
+            shown = camera.frames(frames)
+
+            def meter(rgb, face, control=control):
+                control.observe(rgb, None if face is None else face.box)
+
+        decisions[level] = scan(
+            pipeline, shown, user, anchors, threshold, policy, 3600, cfg.liveness, None, meter
+        )
     return decisions
 
 
@@ -144,28 +163,6 @@ def evaluate_sessions(
     }
 
 
-LIGHTS = {
-    "as filmed": None,
-    "dim": (0.35, 1.0, (1.0, 1.0, 1.0)),
-    "bright": (1.8, 1.0, (1.0, 1.0, 1.0)),
-    "warm lamp": (0.8, 1.0, (1.15, 1.0, 0.7)),
-    "flat, low contrast": (1.0, 0.45, (1.0, 1.0, 1.0)),
-}
-"""Light changes applied to the scanned frames only (the enrolment stays as filmed): a gain, a
-contrast factor about mid-grey, and a colour cast (R, G, B). The camera's own noise and 8-bit
-clipping stay in, as a real camera in that light would give."""
-
-
-def relit(rgb: np.ndarray, change) -> np.ndarray:
-    """The frame under another light (see LIGHTS)."""
-    if change is None:
-        return rgb
-    gain, contrast, cast = change
-    x = rgb.astype(np.float32) * gain * np.asarray(cast, np.float32)
-    x = (x - 128.0) * contrast + 128.0
-    return np.clip(x, 0, 255).astype(np.uint8)
-
-
 LIGHT_NAMES = {k.split(",")[0].split()[0]: k for k, change in LIGHTS.items() if change is not None}
 """Each light change by one word (dim, bright, warm, flat), for command lines and clip names."""
 
@@ -190,12 +187,14 @@ def evaluate_lights(
     length: int = 25,
     progress: Callable[[str], None] | None = None,
     step: int = 1,
+    metering: bool = False,
 ) -> dict:
     """Per-scan FRR at each level under each light of LIGHTS: each live clip enrolled from its first
     frames as filmed (faceunlock.evaluation.liveness.ENROL_FRAMES good ones), then `starts` scans of
     `length` frames, evenly spread over the rest of the clip, relit. `step`: every step-th frame is
     scanned, as a camera at 1/step of the clip's frame rate would give. Per light and level also the
-    BPCER: the share of these live scans that liveness refused (doubt or attack, no match)."""
+    BPCER: the share of these live scans that liveness refused (doubt or attack, no match).
+    metering: each light filmed by a simulated camera that meters on the face (SimulatedCamera)."""
     from faceunlock.enroll import capture
     from faceunlock.errors import EnrollError
     from faceunlock.evaluation.liveness import ENROL_FRAMES
@@ -203,7 +202,7 @@ def evaluate_lights(
     if step < 1:
         raise ValueError(f"frame step must be at least 1, not {step}")
     counts = {light: {level: [0, 0, 0] for level in SECURITY_LEVELS} for light in LIGHTS}
-    refused, short, missed = {}, {}, []
+    refused, short, missed, matched = {}, {}, [], []
     for clip in clips:
         try:
             anchors = capture(pipeline, clip.enrol(), ENROL_FRAMES, cfg.verify, cfg.enroll.timeout)
@@ -216,13 +215,19 @@ def evaluate_lights(
             continue
         for light, change in LIGHTS.items():
             for start in np.linspace(0, len(frames) - length, starts).astype(int):
-                shown = [relit(f, change) for f in frames[start : start + length]]
-                for level, d in scan_at_each_level(pipeline, cfg, card, shown, clip.name, anchors).items():
+                stretch = frames[start : start + length]
+                if metering:
+                    shown, metered = stretch, change
+                else:
+                    shown, metered = [relit(f, change) for f in stretch], None
+                decisions = scan_at_each_level(pipeline, cfg, card, shown, clip.name, anchors, metered)
+                for level, d in decisions.items():
                     counts[light][level][0] += 1
                     counts[light][level][1] += d.decision == "match"
                     counts[light][level][2] += d.decision != "match" and d.liveness in ("doubt", "attack")
-                    if d.decision != "match" and level == "balanced":
-                        missed.append(f"{clip.name}@{start} {light}: {d.decision}, liveness {d.liveness}")
+                    if level == "balanced":
+                        said = f"{clip.name}@{start} {light}: {d.decision}, liveness {d.liveness}"
+                        (matched if d.decision == "match" else missed).append(said)
             if progress:
                 said = ", ".join(f"{lv} {m}/{n}" for lv, (n, m, _) in counts[light].items())
                 progress(f"{clip.name} {light}: {said} (totals so far)")
@@ -241,8 +246,10 @@ def evaluate_lights(
     return {
         "clips": len(clips),
         "step": step,
+        "metering": metering,
         "enrolment_refused": refused,
         "too_short": short,
         "lights": lights,
         "balanced_missed": missed,
+        "balanced_matched": matched,
     }

@@ -188,6 +188,8 @@ def check_camera(cfg: Config, count: int = 30) -> list[Finding]:
                 infrared=infrared,
             )
         )
+        if cfg.camera.exposure == "face":
+            findings.append(metering(device))
     try:
         frames = read_frames(cfg, count)
     except CameraError as exc:
@@ -217,6 +219,20 @@ def check_camera(cfg: Config, count: int = 30) -> list[Finding]:
             ok("camera", f"{stats['usable']} of {stats['frames']} frames usable, {grey}{emitter}", **stats)
         )
     return findings
+
+
+def metering(device: str) -> Finding:
+    """Can the camera's exposure be shortened for a washed-out face ([camera] exposure = face)?"""
+    from faceunlock.exposure import why_not_metered
+
+    why = why_not_metered(device)
+    if why is None:
+        return ok("camera", f"{device}: its exposure can be shortened for a washed-out face (face metering)")
+    return info(
+        "camera",
+        f"{device}: no face metering ({why}): in bright light the camera's own exposure is used",
+        "a camera with a manual exposure mode (v4l2-ctl -d DEVICE --list-ctrls: auto_exposure) can have it",
+    )
 
 
 # ---------------------------------------------------------------------- daemon

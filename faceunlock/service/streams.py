@@ -95,7 +95,9 @@ def preview(
     )
     with runtime.open_camera(cfg, open_timeout=max(0.1, deadline - time.monotonic())) as source:
         for rgb in source.frames(deadline):
-            stream.frame(rgb, shows.step(shows.analyse(pipeline, rgb), rgb))
+            result = shows.analyse(pipeline, rgb)
+            source.meter(rgb, result.face)
+            stream.frame(rgb, shows.step(result, rgb))
             if stop.is_set():
                 return "stopped"
             if camera_wanted():
