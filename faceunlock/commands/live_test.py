@@ -129,7 +129,9 @@ def annotated(args, cfg, card, source, stop):
     )
     end = time.monotonic() + args.seconds if args.seconds else None
     for rgb in source.frames(end):
-        frame = preview.step(preview.analyse(pipeline, rgb), rgb)
+        result = preview.analyse(pipeline, rgb)
+        source.meter(rgb, result.face)
+        frame = preview.step(result, rgb)
         yield draw(rgb, frame), frame.as_dict()
         if stop():
             return

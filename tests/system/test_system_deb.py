@@ -62,8 +62,8 @@ def deb(run_sh, container_debs, release):
     subprocess.run(["rm", "-rf", str(out)], check=False)
 
 
-PREVIOUS = "4c71c61"
-"""The last build that landed (stop 28: learned looks renewed, the face mesh shipped; version
+PREVIOUS = "bcf049a"
+"""The last build that landed (stop 29: the template store locked across processes; version
 0.1.0+git<commit time>): what an upgrade starts from."""
 
 
