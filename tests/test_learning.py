@@ -340,3 +340,12 @@ def test_a_store_another_process_holds_too_long_is_refused_by_name(tmp_path, mon
         holder.wait()
     store.add("alice", "glasses", RNG.normal(size=(5, 128)))
     assert store.load("alice").labels() == ["default", "glasses"]
+
+
+def test_the_bus_names_learned_looks_as_the_store_labels_them():
+    """The settings app tells a learned look by the bus contract's prefix, which must be the store's."""
+    from faceunlock import store
+    from faceunlock.service import names
+
+    assert names.LEARNED_PREFIX == store.LEARNED_PREFIX
+    assert store.is_learned(f"{names.LEARNED_PREFIX}20261201T100000Z") and not store.is_learned("default")

@@ -6,13 +6,14 @@ from gi.repository import Adw, Gtk
 
 from faceunlock.config import ENROL_POSES
 from faceunlock.gui.widgets import label, named, picture, show_jpeg
+from faceunlock.service.names import LEARNED_PREFIX
 
 TICK, PENDING = "✓", "○"
 STALE = "Enrolled with an older face model: enrol again"
 """The list's line after an upgrade changed the model (the daemon cannot use the old enrolment)."""
 
 LEARNED = "learned: a near miss, then your password; delete it if it was not you"
-"""A learned look's line (faceunlock.service.learning): the label starts with "learned-"."""
+"""A learned look's line (faceunlock.service.learning): the label starts with LEARNED_PREFIX."""
 
 
 class FacePage(Adw.PreferencesPage):
@@ -79,7 +80,7 @@ class FacePage(Adw.PreferencesPage):
         self.rows = []
         self.empty.set_visible(not self.labels)
         for name in self.labels:
-            kind = LEARNED if name.startswith("learned-") else "enrolled face"
+            kind = LEARNED if name.startswith(LEARNED_PREFIX) else "enrolled face"
             row = Adw.ActionRow(title=name, subtitle=kind)
             delete = Gtk.Button(icon_name="user-trash-symbolic", valign=Gtk.Align.CENTER)
             delete.add_css_class("flat")

@@ -4,6 +4,8 @@ BUS_NAME = "org.faceunlock.FaceUnlock1"
 OBJECT_PATH = "/org/faceunlock/FaceUnlock1"
 INTERFACE = "org.faceunlock.FaceUnlock1"
 ERROR_PREFIX = f"{INTERFACE}.Error."
+LEARNED_PREFIX = "learned-"
+"""ListEnrolled's labels that start with this are learned looks (faceunlock.store.LEARNED_PREFIX)."""
 
 SYSTEM_BUS_ADDRESS = "unix:path=/run/dbus/system_bus_socket"
 
