@@ -107,7 +107,7 @@ class ExposureControl:
         try:
             self.change(factor)
         except OSError as exc:
-            self.off = f"setting its exposure failed: {exc.strerror or exc}"
+            self.off = f"its exposure could not be changed: {exc.strerror or exc}"
             log.warning("%s: face metering stops: %s", self.name, self.off)
 
     def change(self, factor: float) -> None:

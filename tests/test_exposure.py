@@ -164,7 +164,7 @@ def test_a_refused_change_stops_metering_and_still_gives_the_camera_back(face, c
     camera = Stuck(refuse=CID_EXPOSURE_ABSOLUTE)
     control = ex.ExposureControl(camera, "camera /dev/video7")
     film(camera, control, frame, box, 10)
-    assert control.off == "setting its exposure failed: Input/output error"
+    assert control.off == "its exposure could not be changed: Input/output error"
     assert "camera /dev/video7: face metering stops" in caplog.text
     assert camera.sets == [(CID_EXPOSURE_AUTO, EXPOSURE_MANUAL)]
     control.restore()
