@@ -333,7 +333,7 @@ class CameraSource(CaptureSource):
         except OSError as exc:
             log.info("%s: no face metering: %s", self.description, exc.strerror or exc)
             return
-        exposure = ExposureControl(self.controls, self.description)
+        exposure = ExposureControl(self.controls, self.description, 2 * self.options.dark_threshold)
         if exposure.off:
             log.info("%s: no face metering: %s", self.description, exposure.off)
             self.controls.close()

@@ -70,9 +70,13 @@ def step_factor(mean: float, clipped: float) -> float | None:
 class ExposureControl:
     """Face metering on one camera's controls (faceunlock.v4l2_controls.V4L2Controls or a stand-in)."""
 
-    def __init__(self, controls: Controls, name: str = "camera"):
+    def __init__(self, controls: Controls, name: str = "camera", floor: float = 50.0):
+        """floor: the frame's mean grey level is never pushed under this (the camera source passes
+        twice its dark-frame threshold: dark frames are skipped unseen, so metering could not
+        bring them back)."""
         self.controls = controls
         self.name = name
+        self.floor = floor
         self.original: tuple[int, int] | None = None
         self.value = 0
         self.ceiling = 0
@@ -102,7 +106,9 @@ class ExposureControl:
         if light is None:
             return
         factor = step_factor(*light)
-        if factor is None or (factor > 1 and not self.active) or self.changes >= MAX_CHANGES:
+        if factor is not None and factor < 1:
+            factor = min(1.0, max(factor, self.floor / max(float(rgb[::4, ::4].mean()), 1.0)))
+        if factor is None or factor == 1 or (factor > 1 and not self.active) or self.changes >= MAX_CHANGES:
             return
         try:
             self.change(factor)

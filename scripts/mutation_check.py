@@ -472,6 +472,13 @@ MUTATIONS = (
         ("tests/test_exposure.py",),
     ),
     M(
+        "face metering: never a frame dark enough to be skipped",
+        "faceunlock/exposure.py",
+        "            factor = min(1.0, max(factor, self.floor / max(float(rgb[::4, ::4].mean()), 1.0)))\n",
+        "            pass\n",
+        ("tests/test_exposure.py",),
+    ),
+    M(
         "face metering: a bounded number of changes",
         "faceunlock/exposure.py",
         " or self.changes >= MAX_CHANGES:\n",

@@ -73,9 +73,7 @@ def face(video_dir):
 
 def film(camera: SimulatedCamera, control: ex.ExposureControl, frame, box, n: int):
     """n frames of a still face through the camera, each metered; the last one as filmed."""
-    for shown in camera.frames([frame] * n):
-        control.observe(shown, box)
-    return shown
+    return list(film_each(camera, control, frame, box, n))[-1]
 
 
 def test_a_washed_out_face_shortens_the_exposure_until_it_is_in_range_and_the_camera_gets_it_back(face):
@@ -127,6 +125,28 @@ def test_the_exposure_is_never_made_longer_than_the_cameras_own(face):
     values = [v for cid, v in camera.sets if cid == CID_EXPOSURE_ABSOLUTE]
     assert values[-1] == BASE_EXPOSURE and max(values) == BASE_EXPOSURE, values
     assert len(values) <= ex.MAX_CHANGES
+
+
+def test_a_bright_face_in_a_dark_room_is_never_darkened_into_skipped_frames(face):
+    """Dark frames are skipped before they are metered, so metering must never make them."""
+    frame, box = face
+    x1, y1, x2, y2 = (int(v) for v in box)
+    lit = np.zeros_like(frame)
+    lit[y1:y2, x1:x2] = frame[y1:y2, x1:x2]
+    camera = SimulatedCamera(LIGHTS["bright"])
+    control = ex.ExposureControl(camera, floor=50.0)
+    means = [float(shown[::4, ::4].mean()) for shown in film_each(camera, control, lit, box, 30)]
+    assert means[0] > 50 and camera.sets, "the face is washed out and the room dark: metering acts"
+    assert min(means) >= 50, means
+    mean, clipped = ex.face_light(relit(lit, LIGHTS["bright"]), box)
+    assert clipped >= ex.OVER_SHARE or mean >= ex.OVER_MEAN
+
+
+def film_each(camera, control, frame, box, n: int):
+    """The n frames of film() one by one."""
+    for shown in camera.frames([frame] * n):
+        control.observe(shown, box)
+        yield shown
 
 
 class Stuck(SimulatedCamera):
