@@ -99,3 +99,8 @@ def test_the_fit_refuses_an_unknown_light_by_name():
         )
         assert proc.returncode == 2 and f"--lights {value!r}" in proc.stderr, (value, proc.stderr)
         assert "dim, bright, warm, flat" in proc.stderr
+
+
+def test_the_light_options_are_refused_without_lights(capsys):
+    assert main(["eval", "sessions", "--attacks", "--metering"]) == 3
+    assert "--attacks and --metering work on the light changes: add --lights" in capsys.readouterr().err

@@ -68,10 +68,14 @@ def register(esub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faceunlock import config as config_mod
+    from faceunlock.errors import UserError
     from faceunlock.evaluation.sessions import evaluate_sessions
     from faceunlock.model import load_card
     from faceunlock.pipeline import Pipeline
 
+    stray = [name for name, on in (("--attacks", args.attacks), ("--metering", args.metering)) if on]
+    if stray and not args.lights:
+        raise UserError(f"{' and '.join(stray)} work on the light changes: add --lights")
     cfg = config_mod.load(args.config)
     card = load_card()
     pipeline = Pipeline(cfg, card, threads=args.threads)
