@@ -205,8 +205,10 @@ class FrameSource:
             kind = classify_brightness(rgb, self.options.dark_threshold)
             if kind == "black":
                 self.stats.black += 1
+                self.dark_frame()
             elif kind == "dark":
                 self.stats.dark += 1
+                self.dark_frame()
             else:
                 self.stats.delivered += 1
                 yield rgb
@@ -214,6 +216,9 @@ class FrameSource:
     def meter(self, rgb: np.ndarray, face) -> None:
         """Told, after a frame is analysed, where the face that counts is (None: no face); a camera
         that meters on the face uses it, other sources ignore it."""
+
+    def dark_frame(self) -> None:
+        """Told that a frame was skipped as black or dark."""
 
     def close(self) -> None:
         """Release the underlying device or file."""
@@ -344,6 +349,10 @@ class CameraSource(CaptureSource):
     def meter(self, rgb: np.ndarray, face) -> None:
         if self.exposure is not None:
             self.exposure.observe(rgb, None if face is None else face.box)
+
+    def dark_frame(self) -> None:
+        if self.exposure is not None:
+            self.exposure.dark_frame()
 
     def close(self) -> None:
         """Give the camera back its exposure, then release it."""

@@ -34,6 +34,10 @@ STRONG_CLIP = 0.25
 SETTLE_FRAMES = 2
 """Frames left alone after a change, while the camera applies it."""
 MAX_CHANGES = 8
+DARK_RUN = 4
+"""Frames skipped as dark in a row, the exposure ours, after which the camera is given back (a
+value read in auto mode can be stale, and too short an exposure gives frames that are never
+metered). IR emitters strobe, but never leave this many dark frames in a row."""
 
 
 class Controls(Protocol):
@@ -82,6 +86,7 @@ class ExposureControl:
         self.ceiling = 0
         self.changes = 0
         self.wait = 0
+        self.dark_run = 0
         self.off: str | None = None
         mode = controls.query(CID_EXPOSURE_AUTO)
         self.range = controls.query(CID_EXPOSURE_ABSOLUTE)
@@ -97,6 +102,7 @@ class ExposureControl:
 
     def observe(self, rgb: np.ndarray, box) -> None:
         """One frame and the box of the face that counts in it (None: no face)."""
+        self.dark_run = 0
         if self.off or box is None:
             return
         if self.wait:
@@ -123,6 +129,8 @@ class ExposureControl:
                 value = self.controls.get(CID_EXPOSURE_ABSOLUTE)
             except OSError:
                 value = self.range.default
+            if not max(1, self.range.minimum) <= value <= self.range.maximum:
+                value = self.range.default
             self.original = (mode, value)
             self.value = self.ceiling = value
             if mode != EXPOSURE_MANUAL:
@@ -135,6 +143,17 @@ class ExposureControl:
         self.value = new
         self.changes += 1
         self.wait = SETTLE_FRAMES
+
+    def dark_frame(self) -> None:
+        """A frame was skipped as dark. Several in a row while the exposure is ours: the camera gets
+        its own back, and metering stops for this source."""
+        if not self.active:
+            return
+        self.dark_run += 1
+        if self.dark_run >= DARK_RUN:
+            self.off = f"{DARK_RUN} dark frames in a row after shortening its exposure"
+            log.warning("%s: face metering stops: %s", self.name, self.off)
+            self.restore()
 
     def restore(self) -> None:
         """Give the camera back its own exposure mode and value; failures are logged, never raised."""

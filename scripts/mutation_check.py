@@ -479,6 +479,13 @@ MUTATIONS = (
         ("tests/test_exposure.py",),
     ),
     M(
+        "face metering: a run of dark frames gives the camera back",
+        "faceunlock/exposure.py",
+        "        if self.dark_run >= DARK_RUN:\n",
+        "        if False:\n",
+        ("tests/test_exposure.py",),
+    ),
+    M(
         "face metering: a bounded number of changes",
         "faceunlock/exposure.py",
         " or self.changes >= MAX_CHANGES:\n",

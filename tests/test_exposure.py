@@ -201,22 +201,55 @@ def test_a_camera_without_a_manual_mode_is_not_metered():
     assert ex.ExposureControl(AutoOnly(None)).off == "no manual exposure mode"
 
 
-def test_closing_a_metered_camera_gives_its_exposure_back(face):
-    """CameraSource.close, on a source whose capture is already gone (no camera here)."""
-    from faceunlock.camera import CameraSource, SourceOptions
+class Face:
+    def __init__(self, box):
+        self.box = box
 
-    frame, box = face
-    camera = SimulatedCamera(LIGHTS["bright"])
+
+def metered_source(camera: SimulatedCamera, frames):
+    """A CameraSource metered on `camera`, reading `frames` through it (no device here)."""
+    from faceunlock.camera import CameraSource, FrameStats, SourceOptions
+
     camera.close = lambda: camera.sets.append(("closed", 0))
     source = CameraSource.__new__(CameraSource)
-    source.options, source.cap, source.controls = SourceOptions(exposure="face"), None, camera
-    source.exposure = ex.ExposureControl(camera)
-    for shown in camera.frames([frame] * 3):
-        source.meter(shown, type("Face", (), {"box": box})())
+    source.options, source.stats, source.deadline = SourceOptions(exposure="face"), FrameStats(), None
+    source.cap, source.controls, source.description = None, camera, "camera /dev/video7"
+    source.exposure = ex.ExposureControl(camera, source.description, 2 * source.options.dark_threshold)
+    source.raw_frames = lambda: camera.frames(frames)
+    return source
+
+
+def test_closing_a_metered_camera_gives_its_exposure_back(face):
+    """CameraSource.close, on a source whose capture is already gone."""
+    frame, box = face
+    camera = SimulatedCamera(LIGHTS["bright"])
+    source = metered_source(camera, [frame] * 3)
+    for shown in source.frames():
+        source.meter(shown, Face(box))
     assert source.exposure.active
     source.close()
     assert camera.values == {CID_EXPOSURE_AUTO: APERTURE_PRIORITY, CID_EXPOSURE_ABSOLUTE: BASE_EXPOSURE}
     assert camera.sets[-1] == ("closed", 0) and source.exposure is None
+
+
+def test_a_stale_exposure_that_turns_every_frame_dark_is_given_back(face, caplog):
+    """A camera that reports a stale, tiny exposure in auto mode: the first change leaves only dark
+    frames, which are skipped before they are metered. After DARK_RUN of them the camera gets its
+    own exposure back, and the scan sees the face again."""
+    frame, box = face
+    camera = SimulatedCamera(LIGHTS["bright"])
+    camera.values[CID_EXPOSURE_ABSOLUTE] = 5
+    source = metered_source(camera, [frame] * 30)
+    delivered = []
+    for shown in source.frames():
+        delivered.append(shown)
+        source.meter(shown, Face(box))
+    skipped = source.stats.dark + source.stats.black
+    assert skipped == ex.DARK_RUN + camera.latency, source.stats
+    assert source.exposure.off == f"{ex.DARK_RUN} dark frames in a row after shortening its exposure"
+    assert camera.values[CID_EXPOSURE_AUTO] == APERTURE_PRIORITY and not source.exposure.active
+    assert len(delivered) == 30 - skipped and delivered[-1].mean() > 100, "frames as the camera gives them"
+    assert "camera /dev/video7: face metering stops: 4 dark frames" in caplog.text
 
 
 def test_the_exposure_setting_is_checked():
@@ -261,3 +294,15 @@ def test_a_scan_in_bright_light_is_doubted_and_matches_when_metered(data_dir):
         "balanced"
     ]
     assert metered.decision == "match", (metered.reason, metered.liveness)
+
+
+def test_an_exposure_read_out_of_range_is_taken_as_the_controls_default(face):
+    frame, box = face
+    camera = SimulatedCamera(LIGHTS["bright"])
+    camera.values[CID_EXPOSURE_ABSOLUTE] = 0
+    control = ex.ExposureControl(camera)
+    film(camera, control, frame, box, 1)
+    default = camera.query(CID_EXPOSURE_ABSOLUTE).default
+    assert control.original == (APERTURE_PRIORITY, default) and camera.sets[1][1] < default
+    control.restore()
+    assert camera.values[CID_EXPOSURE_ABSOLUTE] == default
