@@ -324,10 +324,13 @@ class VideoFileSource(CaptureSource):
 class CameraSource(CaptureSource):
     """A V4L2 capture device such as /dev/video0."""
 
+    exposure: ExposureControl | None = None
+    controls: V4L2Controls | None = None
+    """Face metering and the controls it sets, when [camera] exposure = face and the device allows."""
+
     def __init__(self, device: Path, options: SourceOptions):
         probe_device(device)
         super().__init__(str(device), options, f"camera {device}", cv2.CAP_V4L2)
-        self.exposure = self.controls = None
         if options.exposure == "face":
             self.start_metering(device)
 
