@@ -314,30 +314,18 @@ def test_the_cli_and_the_daemon_never_write_over_each_others_change(tmp_path):
 
 
 def test_a_store_another_process_holds_too_long_is_refused_by_name(tmp_path, monkeypatch):
-    import subprocess
-    import sys
+    from store_holder import held_by_another_process
 
     from faceunlock import store as store_mod
 
     store = TemplateStore(tmp_path / "store", model_sha256="m")
     store.add("alice", "default", RNG.normal(size=(5, 128)))
     before = store.path_for("alice").read_bytes()
-    hold = (
-        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
-        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold, str(store.root)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(store.root, 30):
         monkeypatch.setattr(store_mod, "LOCK_WAIT", 0.3)
         with pytest.raises(StoreError, match="is busy"):
             store.add("alice", "glasses", RNG.normal(size=(5, 128)))
         assert store.path_for("alice").read_bytes() == before, "nothing changed"
-    finally:
-        holder.kill()
-        holder.wait()
     store.add("alice", "glasses", RNG.normal(size=(5, 128)))
     assert store.load("alice").labels() == ["default", "glasses"]
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from gi.repository import GLib
 from service_harness import NAME, VENV_BIN, Bus, dbus_error, stop, wait_for
+from store_holder import held_by_another_process
 
 from faceunlock.errors import EXIT_ERROR
 from faceunlock.model import DEFAULT_MODEL
@@ -185,21 +186,9 @@ def test_enrol_list_and_delete(service):
     from faceunlock.runtime import open_store
 
     store = open_store(config.load(service.config), load_card())
-    hold = (
-        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
-        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", hold, str(store.root)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(GLib.Error) as err:
-            proxy.Delete("carol", "", timeout=60)
-        assert dbus_error(err.value) == f"{IFACE}.Error.Failed" and "is busy" in err.value.message, err.value
-    finally:
-        holder.kill()
-        holder.wait()
+    with held_by_another_process(store.root), pytest.raises(GLib.Error) as err:
+        proxy.Delete("carol", "", timeout=60)
+    assert dbus_error(err.value) == f"{IFACE}.Error.Failed" and "is busy" in err.value.message, err.value
     assert proxy.ListEnrolled("carol") == ["second"], "a store another process holds is left as it was"
     proxy.Delete("carol", "")
     with pytest.raises(GLib.Error) as err:
