@@ -351,7 +351,7 @@ class CameraSource(CaptureSource):
 
     def meter(self, rgb: np.ndarray, face) -> None:
         if self.exposure is not None:
-            self.exposure.observe(rgb, None if face is None else face.box)
+            self.exposure.meter(rgb, face)
 
     def dark_frame(self) -> None:
         if self.exposure is not None:

@@ -100,6 +100,11 @@ class ExposureControl:
         """The exposure is ours now (to be given back)."""
         return self.original is not None
 
+    def meter(self, rgb: np.ndarray, face) -> None:
+        """One frame and the face that counts in it (a detected Face, or None), as a scan tells a
+        source (faceunlock.camera.FrameSource.meter)."""
+        self.observe(rgb, None if face is None else face.box)
+
     def observe(self, rgb: np.ndarray, box) -> None:
         """One frame and the box of the face that counts in it (None: no face)."""
         self.dark_run = 0

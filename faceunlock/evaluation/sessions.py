@@ -83,12 +83,7 @@ def scan_at_each_level(
         shown, meter = iter(frames), None
         if metered is not None:
             camera = SimulatedCamera(metered)
-            control = ExposureControl(camera, "simulated camera")
-            shown = camera.frames(frames)
-
-            def meter(rgb, face, control=control):
-                control.observe(rgb, None if face is None else face.box)
-
+            shown, meter = camera.frames(frames), ExposureControl(camera, "simulated camera").meter
         decisions[level] = scan(
             pipeline, shown, user, anchors, threshold, policy, 3600, cfg.liveness, None, meter
         )
