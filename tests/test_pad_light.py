@@ -53,7 +53,8 @@ def test_relight_stays_in_8_bits_and_is_seeded():
 def test_distillation_brings_a_relit_crop_to_the_teachers_answer_as_filmed(person_c):
     """A few steps on real crops shrink the gap between the student's answer on bright crops and
     the teacher's on the same crops as filmed; only the front layers move, and the student still
-    tells person C (held out) from that person's screen replay as filmed."""
+    tells person C from that person's screen replay as filmed (it was fitted on these crops: this
+    checks the fit, not how it generalises)."""
     spec = load_liveness_card().networks[0]
     teacher = load_minifasnet(spec.weights, spec.weights_sha256)
     crops = np.stack([region(rgb, box, spec.scale) for rgb, box in person_c["live"] + person_c["replay"]])
