@@ -18,18 +18,24 @@ def region(rgb: np.ndarray, box, scale: float) -> np.ndarray:
     return cv2.resize(rgb[top : bottom + 1, left : right + 1], (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
 
 
-def clip_crops(clip, scales: tuple[float, ...], every: int, most: int) -> list[np.ndarray]:
-    """Every `every`-th frame of a clip (at most `most`) with a face: one crop array per scale."""
+def face_crops(images, scales: tuple[float, ...]) -> list[np.ndarray]:
+    """One crop array per scale over RGB images (the largest face of each; images without one
+    skipped)."""
     from faceunlock.evaluation.shared_data import detector
 
     out: list[list[np.ndarray]] = [[] for _ in scales]
-    for rgb in itertools.islice(clip.frames(), 0, every * most, every):
+    for rgb in images:
         face = detector().detect(rgb).largest()
         if face is None:
             continue
         for i, scale in enumerate(scales):
             out[i].append(region(rgb, face.box, scale))
     return [np.stack(c) if c else np.zeros((0, SIZE, SIZE, 3), np.uint8) for c in out]
+
+
+def clip_crops(clip, scales: tuple[float, ...], every: int, most: int) -> list[np.ndarray]:
+    """Every `every`-th frame of a clip (at most `most`) with a face: one crop array per scale."""
+    return face_crops(itertools.islice(clip.frames(), 0, every * most, every), scales)
 
 
 def gather(clips, scales: tuple[float, ...], every: int = 4, most: int = 100, cache: Path | None = None):
@@ -53,14 +59,6 @@ def gather(clips, scales: tuple[float, ...], every: int = 4, most: int = 100, ca
 
 def photo_crops(paths, scales: tuple[float, ...]) -> list[np.ndarray]:
     """One crop array per scale over photos (the largest face of each; photos without one skipped)."""
-    from faceunlock.evaluation.shared_data import detector, read_rgb
+    from faceunlock.evaluation.shared_data import read_rgb
 
-    out: list[list[np.ndarray]] = [[] for _ in scales]
-    for path in paths:
-        rgb = read_rgb(path)
-        face = detector().detect(rgb).largest()
-        if face is None:
-            continue
-        for i, scale in enumerate(scales):
-            out[i].append(region(rgb, face.box, scale))
-    return [np.stack(c) if c else np.zeros((0, SIZE, SIZE, 3), np.uint8) for c in out]
+    return face_crops((read_rgb(path) for path in paths), scales)
