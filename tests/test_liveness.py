@@ -15,7 +15,7 @@ from faceunlock.config import replace
 from faceunlock.errors import EXIT_NO_MATCH
 from faceunlock.evaluation import liveness as ev
 from faceunlock.evaluation.shared_data import ATTACKS, LIVE
-from faceunlock.verify import scan
+from faceunlock.verify import fusion_of, scan
 
 LENGTHS = (8, 15, 30, 60, 150)
 NO_FACE_TO_ENROL = {"live-dark-2"}
@@ -197,3 +197,101 @@ def test_a_card_naming_an_unknown_feature_is_refused():
     assert cues_for(("pad", "blink")) == {"eyes"}
     with pytest.raises(ModelError, match="unknown liveness feature.*heartbeat"):
         cues_for(("pad", "heartbeat"))
+
+
+PRINT_CASES = {
+    "strict": (
+        "Aaron_Peirsol",
+        "Abdullah_Gul",
+        "Adam_Sandler",
+        "Adel_Al-Jubeir",
+        "Adrien_Brody",
+        "Ahmed_Chalabi",
+    ),
+    "balanced": (
+        "Aaron_Peirsol",
+        "Abdullah_Gul",
+        "Adam_Sandler",
+        "Adel_Al-Jubeir",
+        "Adrien_Brody",
+        "Ahmed_Chalabi",
+        "Ai_Sugiyama",
+        "Aicha_El_Ouafi",
+    ),
+    "fast": (
+        "Aaron_Peirsol",
+        "Abdoulaye_Wade",
+        "Abdullah_Gul",
+        "Abid_Hamid_Mahmud_Al-Tikriti",
+        "Adam_Sandler",
+        "Adel_Al-Jubeir",
+        "Adrien_Brody",
+        "Ahmed_Chalabi",
+        "Ai_Sugiyama",
+        "Aicha_El_Ouafi",
+        "Akbar_Hashemi_Rafsanjani",
+    ),
+}
+"""Held-out MADE prints (simulated hand-held prints of the first 15 LFW people with 3 photos,
+faceunlock/evaluation/shared_data.py), each scanned at a level against an enrolment from the
+person's other photos: those whose face alone matches at that level in at least half of the
+8-frame windows (measured 2026-12-07; the other LFW photos are too unlike the printed one), so
+that only liveness can stop them."""
+PRINT_MISSES = {
+    ("Adam_Sandler", "strict"): True,
+    ("Adam_Sandler", "balanced"): True,
+    ("Adam_Sandler", "fast"): True,
+    ("Adrien_Brody", "strict"): False,
+    ("Adrien_Brody", "balanced"): True,
+    ("Adrien_Brody", "fast"): True,
+    ("Abdoulaye_Wade", "fast"): True,
+}
+"""Measured 2026-12-07 over every 8-frame window: these prints are let in at these levels (Adam
+Sandler 38 / 83 / 83 of 83 windows at strict / balanced / fast, Adrien Brody 4 / 83 / 83,
+Abdoulaye Wade 83 at fast alone; models/README.md). Strict xfail (True) where many windows get in;
+Adrien Brody at strict is a few windows near the threshold, so it may pass."""
+
+
+def print_cases() -> list:
+    cases = []
+    for level, people in PRINT_CASES.items():
+        for person in people:
+            strict = PRINT_MISSES.get((person, level))
+            reason = f"the simulated print of {person} is let in at {level}"
+            marks = () if strict is None else pytest.mark.xfail(strict=strict, reason=reason)
+            cases.append(pytest.param(person, level, marks=marks, id=f"{person}-{level}"))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def analysed_print(data_dir, pad_pipeline, pad_cfg):
+    """analysed_print(person): the held-out MADE print of the person, enrolled and analysed once."""
+    from faceunlock.evaluation.shared_data import REPORT, made_clips
+
+    clips = {c.person: c for c in made_clips(data_dir, REPORT, prints=15) if c.label == "made-print"}
+    done = {}
+
+    def get(person):
+        if person not in done:
+            done[person] = ev.prepare(pad_pipeline, clips[person], pad_cfg)
+        return done[person]
+
+    return get
+
+
+@pytest.mark.parametrize("person, level", print_cases())
+def test_a_printed_photo_never_matches_at_any_level(person, level, analysed_print, pad_cfg, pad_pipeline):
+    """Every 8-frame window of a simulated print of the enrolled person, at each security level with
+    its own face and liveness thresholds: the face alone lets most windows in, liveness none."""
+    from faceunlock.model import load_card
+
+    card = load_card()
+    cfg = replace(pad_cfg, "verify", security_level=level)
+    item = analysed_print(person)
+    assert item.anchors is not None
+    threshold, fusion = card.scan_threshold(level), fusion_of(card)
+    off = replace(cfg, "liveness", enabled=False)
+    face_alone = ev.windows(item, 8, threshold, off, None, pad_level=False, fusion=fusion)
+    assert face_alone["matched"] >= face_alone["windows"] / 2 > 0, face_alone
+    w = ev.windows(item, 8, threshold, cfg, pad_pipeline.live_card, pad_level=False, fusion=fusion)
+    assert w["matched"] == 0, (w["matched"], w["windows"])
