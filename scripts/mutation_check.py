@@ -499,6 +499,42 @@ MUTATIONS = (
         "            pass\n",
         ("tests/test_exposure.py",),
     ),
+    # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
+    M(
+        "liveness verdict: the security level's own threshold",
+        "faceunlock/liveness/score.py",
+        "    threshold = card.threshold(level)\n",
+        '    threshold = card.threshold("fast")\n',
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "liveness verdict: a pass needs the evidence of enough frames",
+        "faceunlock/liveness/score.py",
+        "    if evidence.frames < need:\n",
+        "    if evidence.frames < 1:\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "liveness verdict: a clear attack ends the scan",
+        "faceunlock/liveness/score.py",
+        "    if score < card.attack_below:\n",
+        "    if False:\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "liveness verdict: doubt is not live",
+        "faceunlock/liveness/score.py",
+        "    if score >= threshold:\n",
+        "    if score >= card.attack_below:\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "scan: a match needs the verdict live",
+        "faceunlock/verify.py",
+        '        elif self.verdict.state == "live" and matched:\n',
+        "        elif matched:\n",
+        ("tests/test_policy.py",),
+    ),
 )
 
 
