@@ -63,8 +63,8 @@ def deb(run_sh, container_debs, release):
 
 
 PREVIOUS = "56ff275"
-"""The last build that landed (stop 31: liveness networks fitted to other exposure, measured, not shipped; version
-0.1.0+git<commit time>): what an upgrade starts from."""
+"""The last build that landed (stop 31: liveness networks fitted to other exposure, measured, not
+shipped; version 0.1.0+git<commit time>): what an upgrade starts from."""
 
 
 def build(release: str, out: Path, checkout: Path = ROOT, *args: str, env: dict | None = None) -> Path:
