@@ -499,6 +499,28 @@ MUTATIONS = (
         "            pass\n",
         ("tests/test_exposure.py",),
     ),
+    # the lockout through a whole attempt (found by an audit: no test removed it)
+    M(
+        "attempt: a locked-out user is refused unscanned",
+        "faceunlock/attempt.py",
+        "    if blocked:\n",
+        "    if False:\n",
+        ("tests/test_cli.py",),
+    ),
+    M(
+        "attempt: a judged failure counts toward the lockout",
+        "faceunlock/attempt.py",
+        "        guard.record(user, decision.matched, judged=decision.judged > 0)\n",
+        "        pass\n",
+        ("tests/test_cli.py",),
+    ),
+    M(
+        "PAM: a locked-out user is refused before the camera opens",
+        "faceunlock/service/daemon.py",
+        "            return Lockout(self.cfg.store.path, self.cfg.verify).blocked(items.user)\n",
+        "            return None\n",
+        ("tests/test_service_pam.py",),
+    ),
     # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
     M(
         "liveness verdict: the security level's own threshold",

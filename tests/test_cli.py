@@ -122,6 +122,34 @@ def test_other_people_as_a_video_stream_do_not_match(enrolled, lfw_dir, tmp_path
     assert result["decision"] == "no-match" and result["judged"] == 6
 
 
+def test_failed_scans_lock_the_owner_out_until_the_lockout_ends(
+    enrolled, video_frames, lfw_dir, tmp_path, capsys
+):
+    """The lockout through the whole attempt (faceunlock/attempt.py), as the daemon and the CLI run it:
+    judged failures are counted, and once max_failures is reached even the owner's own live face is
+    refused unscanned; with the lockout over, the same face matches."""
+    _, rest = video_frames
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    for i, photo in enumerate(sorted((lfw_dir / "George_W_Bush").glob("*.jpg"))[:6]):
+        (stranger / f"f{i}.jpg").write_bytes(photo.read_bytes())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[verify]\nmax_failures = 2\nlockout_seconds = 600\n")
+    for _ in range(2):
+        code, result = verify(capsys, enrolled, stranger, extra=("--config", str(cfg)))
+        assert result["decision"] == "no-match" and result["judged"] > 0
+    code, result = verify(capsys, enrolled, rest, extra=("--config", str(cfg)))
+    assert code != 0 and result["decision"] == "locked-out", result
+    assert "locked out for" in result["reason"] and result["frames"] == 0
+    state = enrolled / "state" / "alice.json"
+    saved = json.loads(state.read_text())
+    assert saved["locked_until"] > 0 and saved["lockouts"] == 1
+    saved["locked_until"] = 0.0
+    state.write_text(json.dumps(saved))
+    code, result = verify(capsys, enrolled, rest, extra=("--config", str(cfg)))
+    assert code == 0 and result["decision"] == "match", result
+
+
 def test_list_remove_clear(enrolled, video_frames, tmp_path, capsys, monkeypatch):
     store = tmp_path / "s"
     first, _ = video_frames

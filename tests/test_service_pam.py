@@ -164,6 +164,28 @@ def test_remote_host_is_refused_without_a_scan(any_side, service, rhost):
     assert elapsed < NO_HANG_S
 
 
+def test_a_locked_out_user_falls_through_without_a_scan(any_side, service):
+    """alice at her own seat, her face in view, but locked out after failed scans: the daemon refuses
+    before opening the camera (no attempt is even logged), and the password prompt follows."""
+    from faceunlock.config import VerifyConfig
+    from faceunlock.lockout import FRESH, Lockout
+
+    service.point_camera("live-a")
+    guard = Lockout(service.folder / "store", VerifyConfig())
+    guard.write(
+        "alice", {**FRESH, "password_at": time.time(), "locked_until": time.time() + 600, "lockouts": 1}
+    )
+    before = service.done_scans("alice")
+    try:
+        with service.in_session("c1"):
+            code, elapsed, out = any_side.run("alice")
+    finally:
+        guard.path("alice").unlink()
+    assert code != 0 and "locked out for" in out, out
+    assert service.done_scans("alice") == before
+    assert elapsed < NO_HANG_S
+
+
 def test_su_from_a_remote_session_falls_through_without_a_scan(pam_service, service):
     """`su alice` typed in an SSH login: no PAM_RHOST, a pts terminal, but logind says the session
     (c3: no seat, Remote=yes) is remote. The enrolled face is in view; nothing is scanned."""
