@@ -20,6 +20,7 @@ turn root's write into a chown or a write of another file.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -44,6 +45,16 @@ def boot_time() -> float:
     return 0.0
 
 
+def counts(value) -> bool:
+    """A count or a time the state may hold: a finite number, not negative (NaN would never block)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
 class Lockout:
     """Failure counting and the password-recency rule for one store."""
 
@@ -62,7 +73,7 @@ class Lockout:
         except (OSError, ValueError) as exc:
             raise ValueError(f"lockout state {self.path(user)} is unreadable ({exc}); remove it") from None
         if not isinstance(raw, dict) or not all(
-            isinstance(raw.get(k), (int, float)) for k in ("failures", "locked_until", "password_at")
+            counts(raw.get(k)) for k in ("failures", "locked_until", "password_at")
         ):
             raise ValueError(f"lockout state {self.path(user)} is malformed; remove it")
         lockouts = raw.get("lockouts", 0)

@@ -234,11 +234,29 @@ def test_corrupt_lockout_state_fails_closed(tmp_path):
     assert "malformed" in guard.blocked("erin")
 
 
-@pytest.mark.parametrize("bad", [{"failures": 0}, [], "x"])
+LOCKED = {"failures": 0, "locked_until": 4e9, "password_at": 1.0}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"failures": 0},
+        [],
+        "x",
+        {**LOCKED, "locked_until": float("nan")},
+        {**LOCKED, "locked_until": -1.0},
+        {**LOCKED, "failures": float("nan")},
+        {**LOCKED, "failures": True},
+        {**LOCKED, "password_at": float("inf")},
+    ],
+)
 def test_malformed_state_never_unblocks(tmp_path, bad):
+    """Also values json reads but no count or time can be: NaN (never over now), infinite, negative."""
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "f.json").write_text(json.dumps(bad))
-    assert Lockout(tmp_path, Config().verify).blocked("f") is not None
+    why = Lockout(tmp_path, Config().verify).blocked("f")
+    assert why is not None and "malformed" in why
+    assert "malformed" not in (Lockout(tmp_path, Config().verify).blocked("g") or "")
 
 
 def test_only_judged_scans_count_toward_the_lockout(tmp_path):
