@@ -108,6 +108,32 @@ def test_a_live_person_between_straight_edges_matches(
     assert decision.decision == "match", decision.as_dict()
 
 
+def test_a_live_stranger_cannot_vouch_for_a_replay_that_takes_their_place(
+    shared_clips, pad_pipeline, pad_cfg, match_threshold
+):
+    """Found by an audit: person C sits live in front of the camera for 3 s, building a track whose
+    liveness score is high, then a phone replay of the enrolled person A takes C's place in the same
+    box (zoomed to C's face size). The face of the replay matches A; the track's score over all its
+    frames is still over the threshold, but not over its last frames, which the match is made of."""
+    import cv2
+
+    anchors, _ = ev.anchors_from(pad_pipeline, shared_clips["live-person-a"].enrol(), pad_cfg, step=3)
+    stranger = list(itertools.islice(shared_clips["live-person-c"].frames(), 90))
+    replay = list(itertools.islice(shared_clips["replay-person-a"].frames(), 50))
+    c, a = pad_pipeline.analyse(stranger[-1]).face.box, pad_pipeline.analyse(replay[0]).face.box
+    scale = 2.0
+    shift = [(c[0] + c[2]) / 2 - scale * (a[0] + a[2]) / 2, (c[1] + c[3]) / 2 - scale * (a[1] + a[3]) / 2]
+    warp = np.float32([[scale, 0, shift[0]], [0, scale, shift[1]]])
+    size = stranger[0].shape[1::-1]
+    in_place = [cv2.warpAffine(f, warp, size, borderMode=cv2.BORDER_REFLECT) for f in replay]
+    face_alone = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, in_place, liveness=False)
+    assert face_alone.decision == "match", face_alone.as_dict()
+    decision = real_scan(pad_pipeline, pad_cfg, match_threshold, anchors, stranger + in_place)
+    assert decision.decision == "no-match" and decision.liveness == "doubt", decision.as_dict()
+    assert "over the last 8" in decision.liveness_reason, decision.liveness_reason
+    assert decision.distance < match_threshold, "the replay's face did match A"
+
+
 def test_a_repeated_still_frame_never_matches(shared_clips, pad_pipeline, pad_cfg, match_threshold):
     """Issue 14, point 6: eight identical copies of one live frame."""
     clip = shared_clips["live-person-a"]

@@ -100,6 +100,17 @@ def test_the_level_sets_the_liveness_threshold():
     assert run([frame(pad=borderline)] * 20, level="strict")[0] is None
 
 
+def test_a_long_live_track_cannot_vouch_for_the_frames_that_match():
+    """A live stranger (far from the template) fills the track's evidence, then a picture of the
+    owner (a doubtful network score) takes the same box: the whole track still scores live, its
+    last frames do not, so nothing matches; the owner's own live face, all along, still does."""
+    spliced = [frame(distance=0.9)] * 30 + [frame(pad=-1.0)] * 20
+    outcome, _, scan = run(spliced)
+    assert outcome is None and scan.liveness_summary() == "doubt"
+    assert "over the last 4" in scan.verdict.reason and scan.verdict.score < CARD.threshold("balanced")
+    assert run([frame(distance=0.9)] * 30 + [frame()] * 20)[0] == "match"
+
+
 def test_identical_frames_are_a_still_picture():
     """Issue 14, point 6: eight copies of one live frame must not match."""
     frames = [frame()] + [frame(frozen=True)] * 7

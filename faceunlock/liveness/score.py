@@ -25,6 +25,7 @@ evidence; two in a row mean the source is a still picture: a clear attack.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,8 @@ STILL_LEVEL = -2.5
 fitting clips: median -1.95, 2nd percentile -2.8; a still picture with fresh noise: about -3.8)."""
 FROZEN_RUN = 2
 BLINK_FRAMES = 3
+KEPT_FRAMES = 300
+"""Evidence frames a track keeps one by one: the longest liveness window a config may ask for."""
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Evidence:
     eyes: list[float] = field(default_factory=list)
     frozen_run: int = 0
     frozen: int = 0
+    kept: deque = field(default_factory=lambda: deque(maxlen=KEPT_FRAMES))
+    """The last KEPT_FRAMES evidence frames as given (cues, network, continued), for recent()."""
 
     @property
     def frames(self) -> int:
@@ -86,6 +91,7 @@ class Evidence:
             self.frozen += 1
             return
         self.frozen_run = 0
+        self.kept.append((cues, network, continued))
         if network is not None and network in cues.pad:
             self.pad.append((network, float(np.clip(cues.pad[network], -LOGIT_CLIP, LOGIT_CLIP))))
         if continued and cues.face_shift is not None:
@@ -99,6 +105,15 @@ class Evidence:
         self.moire.append(cues.moire)
         if cues.eyes is not None:
             self.eyes.append(cues.eyes)
+
+    def recent(self, frames: int) -> Evidence:
+        """The evidence of the last `frames` evidence frames alone, as a track that started there."""
+        if not 0 < frames <= KEPT_FRAMES:
+            raise ValueError(f"recent evidence of {frames} frames: keep 1 to {KEPT_FRAMES}")
+        out = Evidence()
+        for k, (cues, network, continued) in enumerate(list(self.kept)[-frames:]):
+            out.add(cues, network, continued and k > 0)
+        return out
 
     def features(self) -> dict[str, float | None]:
         values = [v for _, v in self.pad]
@@ -170,7 +185,11 @@ class Verdict:
 
 
 def judge(evidence: Evidence, card: LivenessCard, level: str, min_frames: int) -> Verdict:
-    """The verdict on a track's evidence at a security level."""
+    """The verdict on a track's evidence at a security level.
+
+    Live needs the score over the whole track and over its last `need` frames (the frames a match
+    is fused from lie within them) at the level's threshold: a long live stretch of one face cannot
+    vouch for a picture that takes its place in the same box."""
     if evidence.frozen_run >= FROZEN_RUN:
         return Verdict("attack", 0.0, f"still picture: {evidence.frozen_run + 1} identical frames in a row")
     need = max(min_frames, card.min_frames)
@@ -183,6 +202,14 @@ def judge(evidence: Evidence, card: LivenessCard, level: str, min_frames: int) -
     over = f"over {evidence.frames} frames"
     if score < card.attack_below:
         return Verdict("attack", score, f"score {score:.3f} < {card.attack_below}: attack {over}", shown)
+    if score >= threshold and evidence.frames > need:
+        recent = fused(card.fusion, evidence.recent(need).features())
+        if recent < threshold:
+            reason = (
+                f"score {score:.3f} {over}, but {recent:.3f} over the last {need}, under {threshold} "
+                f"({level}): doubt"
+            )
+            return Verdict("doubt", recent, reason, shown)
     if score >= threshold:
         return Verdict("live", score, f"score {score:.3f} >= {threshold} ({level}) {over}", shown)
     reason = f"score {score:.3f} between {card.attack_below} and {threshold} ({level}): doubt {over}"
