@@ -551,6 +551,13 @@ MUTATIONS = (
         ("tests/test_policy.py",),
     ),
     M(
+        "liveness verdict: the track's last frames must score live too (no vouching by another face)",
+        "faceunlock/liveness/score.py",
+        "        if recent < threshold:\n",
+        "        if False:\n",
+        ("tests/test_policy.py",),
+    ),
+    M(
         "scan: a match needs the verdict live",
         "faceunlock/verify.py",
         '        elif self.verdict.state == "live" and matched:\n',
