@@ -302,3 +302,22 @@ def test_a_scan_without_the_camera_says_no_camera():
     assert decision.decision == "error" and "is not there (plug the camera in" in decision.reason
     daemon.cfg = replace(Config(), "camera", source="/etc/hostname")
     assert "is not a camera device" in daemon.scan("alice", None, time.monotonic() + 5, "test").reason
+
+
+@pytest.mark.parametrize("uid, asked_ms, most", [(1000, 600_000, 10.0), (1000, 0, 10.0), (0, 600_000, 120.0)])
+def test_a_scan_asked_for_lasts_at_most_its_callers_cap(uid, asked_ms, most):
+    """A user's Verify may hold the camera 10 s at most, however long it asks for (root: 120 s); 0
+    takes the config's timeout, and nothing is shorter than the floor."""
+    from types import SimpleNamespace
+
+    from faceunlock.config import Config
+    from faceunlock.service.daemon import MIN_TIMEOUT, FaceUnlockService
+
+    cfg = Config()
+    asked = cfg.verify.timeout if asked_ms == 0 else asked_ms / 1000
+    before = time.monotonic()
+    deadline = FaceUnlockService.deadline(SimpleNamespace(cfg=cfg), uid, asked_ms)
+    assert before + MIN_TIMEOUT <= deadline <= time.monotonic() + min(asked, most)
+    assert deadline - before >= min(asked, most) - 0.5
+    floor = FaceUnlockService.deadline(SimpleNamespace(cfg=cfg), uid, 1)
+    assert floor >= before + MIN_TIMEOUT
