@@ -528,6 +528,14 @@ MUTATIONS = (
         "        cap = MAX_TIMEOUT\n",
         ("tests/test_service_daemon.py",),
     ),
+    M(
+        "daemon: a D-Bus Verify reads the settings afresh and fails closed on an unusable overlay",
+        "faceunlock/service/daemon.py",
+        '                return Decision(user=user, decision="error", reason=f"face unlock is off: {exc}")\n'
+        '            return self.scan(user, anchors, deadline, "dbus")\n',
+        '                pass\n            return self.scan(user, anchors, deadline, "dbus")\n',
+        ("tests/test_settings.py",),
+    ),
     # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
     M(
         "liveness verdict: the security level's own threshold",

@@ -169,6 +169,9 @@ def test_the_daemon_applies_the_overlay_and_fails_closed(service):
             overlay(path.parent, {"pam.sudo": False}, mode=0o666)
             result, message = service.authenticate("alice", "su")
             assert result == "refused" and "face unlock is off: settings overlay" in message, message
+            service.point_camera("live-a")
+            decision, reason, _ = service.proxy().Verify("alice", 20000, timeout=60)
+            assert decision == "error" and "face unlock is off: settings overlay" in reason, reason
             overlay(path.parent, {"liveness.enabled": False})
             result, message = service.authenticate("alice", "su")
             assert result == "refused" and "cannot be changed from the settings app" in message, message

@@ -369,6 +369,10 @@ class FaceUnlockService:
             call.reply(decision.decision, decision.reason, details(decision))
 
         def run() -> Decision:
+            try:
+                self.pam_settings()
+            except ConfigError as exc:
+                return Decision(user=user, decision="error", reason=f"face unlock is off: {exc}")
             return self.scan(user, anchors, deadline, "dbus")
 
         key = ("root", user) if uid == 0 else uid
