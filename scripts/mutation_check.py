@@ -536,6 +536,20 @@ MUTATIONS = (
         '                pass\n            return self.scan(user, anchors, deadline, "dbus")\n',
         ("tests/test_settings.py",),
     ),
+    M(
+        "daemon: the locks are watched for the grace period with the automatic unlock off",
+        "faceunlock/service/daemon.py",
+        "        if watch and self.logind is None:\n",
+        "        if unlock and self.logind is None:\n",
+        ("tests/test_service_logind.py",),
+    ),
+    M(
+        "logind: with the automatic unlock off, a trigger scans nothing",
+        "faceunlock/service/logind.py",
+        '        if not self.unlock:\n            return "automatic unlock is off"\n',
+        "",
+        ("tests/test_service_logind.py",),
+    ),
     # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
     M(
         "liveness verdict: the security level's own threshold",

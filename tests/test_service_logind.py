@@ -254,3 +254,39 @@ def test_unlock_now_refuses_an_unlocked_session(svc):
         timeout=SCAN_WAIT_S,
     )
     assert proc.returncode == 1 and "not locked and armed" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def no_auto_unlock(video_dir, tmp_path_factory):
+    """A second daemon with `[daemon] auto_unlock = false`: face unlock only through PAM."""
+    from service_harness import need_root
+
+    from faceunlock.testing import service as harness
+
+    need_root()
+    frames = harness.frame_folders(video_dir, tmp_path_factory.mktemp("no-auto-frames"))
+    with harness.running_service(frames, auto_unlock=False) as svc:
+        yield svc
+
+
+def test_without_the_automatic_unlock_a_lock_screen_still_gets_the_grace_period(no_auto_unlock):
+    """Lock and walk away with the automatic unlock off: nothing unlocks by itself, and the lock
+    screen's own PAM request is still refused within the grace period (the locks are watched all
+    the same); after it the face is used."""
+    svc = no_auto_unlock
+    svc.point_camera("live-a")
+    lock(svc, "c1", wait_grace=False)
+    try:
+        calls = len(svc.unlock_calls("c1"))
+        with svc.in_session("c1"):
+            result, message = svc.authenticate("alice", "swaylock")
+            assert result == "refused" and "locked less than" in message, message
+            time.sleep(GRACE_S + 0.3)
+            wake(svc, "c1")
+            assert svc.authenticate("alice", "swaylock") == ("ready", "")
+        unlocked = wait_for(lambda: len(svc.unlock_calls("c1")) > calls, 8)
+        assert not unlocked and "service=logind" not in svc.log_text(), "the automatic unlock is off"
+        with pytest.raises(GLib.Error, match="automatic unlock is off"):
+            svc.proxy().UnlockNow("c1")
+    finally:
+        svc.session("c1").SetLockedHint(False)

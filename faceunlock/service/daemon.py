@@ -190,18 +190,22 @@ class FaceUnlockService:
         self.threshold = self.card.scan_threshold(self.cfg.verify.security_level)
         self.watch_logind(self.cfg.daemon.auto_unlock and self.cfg.pam.enabled and self.overlay_error is None)
 
-    def watch_logind(self, on: bool) -> None:
-        """Start or stop the automatic unlock (only where serve() set up a real bus)."""
+    def watch_logind(self, unlock: bool, watch: bool = True) -> None:
+        """Watch logind's locks (only where serve() set up a real bus), and with unlock also unlock
+        on a match. The locks are watched even with the automatic unlock off: the lock screens' grace
+        period (just_locked) is measured from them. watch=False stops it all (at exit)."""
         if not hasattr(self.bus, "subscribe"):
             return
-        if on and self.logind is None:
+        if watch and self.logind is None:
             from faceunlock.service.logind import Logind
 
             self.logind = Logind(self.bus, self.cfg.daemon, self.enrolled, self.unlock_scan)
             self.logind.start()
-        elif not on and self.logind is not None:
+        elif not watch and self.logind is not None:
             self.logind.stop()
             self.logind = None
+        if self.logind is not None:
+            self.logind.unlock = unlock
 
     def authorise(self, call: Call, uid: int, action: str, then) -> None:
         """Run then() at once for root; for others when polkit authorises the caller for action."""
@@ -725,7 +729,7 @@ class FaceUnlockService:
 
     def UnlockNow(self, call: Call, session_id: str) -> None:
         uid = caller_uid(self.bus, call.sender)
-        if self.logind is None:
+        if self.logind is None or not self.logind.unlock:
             raise NotArmed("automatic unlock is off ([daemon] auto_unlock = false)")
         if uid != 0:
             self.require_local(call, uid, name_of(uid))
@@ -815,7 +819,7 @@ def serve(cfg: Config, config_path: str | None = None) -> int:
                 f"cannot own {BUS_NAME} ({exc}): is another daemon running, is the bus policy installed?"
             ) from None
         service.load_settings()
-        cleanup.callback(service.watch_logind, False)
+        cleanup.callback(service.watch_logind, False, False)
         interval = watchdog_interval()
         if interval:
             GLib.timeout_add(int(interval * 1000), service.feed_watchdog)
@@ -825,7 +829,7 @@ def serve(cfg: Config, config_path: str | None = None) -> int:
             time.monotonic() - started,
             card.name,
             cfg.camera.source,
-            "on" if service.logind is not None else "off",
+            "on" if service.logind is not None and service.logind.unlock else "off",
             "; INSECURE settings allowed by the config" if cfg.insecure else "",
         )
         loop.run()

@@ -82,6 +82,8 @@ class Logind:
         self.scan = scan
         self.clock = clock
         self.armed: dict[str, Armed] = {}
+        self.unlock = True
+        """False: locks are watched (for the lock screens' grace period) but nothing is scanned."""
         self.handles: list = []
         self.owner: str | None = None
 
@@ -230,6 +232,8 @@ class Logind:
         armed = self.armed.get(path)
         if armed is None:
             return "the session is not armed"
+        if not self.unlock:
+            return "automatic unlock is off"
         refusal = self.refusal(armed)
         if refusal is None and not self.still_locked(armed):
             self.disarm(path, "logind says it is not locked, or not in front")

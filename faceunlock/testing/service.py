@@ -124,6 +124,7 @@ timeout = 20.0
 max_failures = 100
 
 [daemon]
+auto_unlock = {auto_unlock}
 grace_period = {grace}
 max_scans_per_lock = 2
 scan_timeout = 20.0
@@ -378,7 +379,7 @@ def planted_code(folder: Path) -> dict:
 
 
 @contextlib.contextmanager
-def running_service(frames: dict[str, Path], grace: float = GRACE_S):
+def running_service(frames: dict[str, Path], grace: float = GRACE_S, auto_unlock: bool = True):
     """Bus, logind stand-in and daemon, with alice enrolled from live video and bob from LFW photos."""
     folder = Path(tempfile.mkdtemp(prefix="faceunlock-service-"))
     os.chmod(folder, 0o755)
@@ -388,6 +389,7 @@ def running_service(frames: dict[str, Path], grace: float = GRACE_S):
             camera=folder / "camera",
             store=folder / "store",
             grace=grace,
+            auto_unlock=str(auto_unlock).lower(),
             services=toml_list(PAM_SERVICES),
             confirm=toml_list(CONFIRM_SERVICES),
         )
