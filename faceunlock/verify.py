@@ -128,7 +128,11 @@ class Scan:
         self.track_embeddings: list[np.ndarray] = []
         self.best_embeddings: list[np.ndarray] = []
         """The fused (quality) frames of the track that gave the best score so far: what a failed
-        scan offers to learn from (faceunlock.service.learning)."""
+        scan offers to learn from (faceunlock.service.learning), if that track is the one whose
+        liveness verdict the scan ends with (learnable)."""
+        self.tracks = 0
+        """Tracks started so far: a new face, or the same after an unusable frame."""
+        self.best_track: int | None = None
 
     def networks(self) -> tuple[int, ...]:
         """The liveness network the next frame runs: they take turns, one per frame."""
@@ -160,6 +164,7 @@ class Scan:
         same_track = self.last_face is not None and iou(self.last_face, result.face) >= TRACK_MIN_IOU
         self.track = self.track + 1 if same_track else 1
         if not same_track:
+            self.tracks += 1
             self.fused.reset()
             self.track_embeddings = []
         face = result.face
@@ -174,6 +179,7 @@ class Scan:
             if self.fused.best is not None and self.fused.best != best:
                 self.best_frame = rgb
                 self.best_embeddings = list(self.track_embeddings)
+                self.best_track = self.tracks
         else:
             self.unmeasured = (result, rgb)
         self.last_face = face
@@ -187,6 +193,13 @@ class Scan:
         elif self.verdict.state == "live" and matched:
             self.outcome = "match"
         return self.outcome is not None
+
+    def learnable(self) -> np.ndarray | None:
+        """The best track's fused frames, only when that track is the face the liveness verdict is
+        about: a doubtful near miss followed by another, live face offers nothing to learn."""
+        if not self.best_embeddings or self.best_track != self.tracks:
+            return None
+        return np.stack(self.best_embeddings)
 
     def wants_embedding(self) -> bool:
         """Whether the next frame's embedding can change the decision.
@@ -355,5 +368,5 @@ def scan(
     state.report_late(lambda chip: pipeline.embedder.embed(chip)[0])
     decision = state.decision(matched, timed_out, started)
     decision.frame = state.best_frame
-    decision.embeddings = np.stack(state.best_embeddings) if state.best_embeddings else None
+    decision.embeddings = state.learnable()
     return decision

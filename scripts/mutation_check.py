@@ -550,6 +550,20 @@ MUTATIONS = (
         "",
         ("tests/test_service_logind.py",),
     ),
+    M(
+        "scan: liveness evidence starts over with a new face",
+        "faceunlock/verify.py",
+        "        if not same_track:\n            self.evidence = Evidence()\n",
+        "",
+        ("tests/test_policy.py",),
+    ),
+    M(
+        "learning: only the frames of the face the liveness verdict is about",
+        "faceunlock/verify.py",
+        "        if not self.best_embeddings or self.best_track != self.tracks:\n",
+        "        if not self.best_embeddings:\n",
+        ("tests/test_policy.py",),
+    ),
     # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
     M(
         "liveness verdict: the security level's own threshold",

@@ -111,6 +111,28 @@ def test_a_long_live_track_cannot_vouch_for_the_frames_that_match():
     assert run([frame(distance=0.9)] * 30 + [frame()] * 20)[0] == "match"
 
 
+def test_a_live_face_elsewhere_cannot_vouch_for_a_doubtful_one():
+    """Liveness evidence belongs to one tracked face: a live stranger in one place, then a doubtful
+    picture of the owner in another, starts over, and the picture alone never scores live."""
+    a, b = (100, 100, 300, 300), (400, 100, 600, 300)
+    frames = [frame(distance=0.9, box=a)] * 10 + [frame(box=b, pad=UNSURE)] * 20
+    outcome, _, scan = run(frames)
+    assert outcome is None and scan.liveness_summary() == "doubt"
+    assert run([frame(distance=0.9, box=a)] * 10 + [frame(box=b)] * 20)[0] == "match"
+
+
+def test_only_the_face_judged_live_offers_frames_to_learn_from():
+    """A doubtful near miss (its frames the scan's best), then another face judged live: the scan
+    ends "pass", but the near miss was never judged live, so nothing may be learned; the same near
+    miss judged live on its own track may be."""
+    a, b = (100, 100, 300, 300), (400, 100, 600, 300)
+    _, _, scan = run([frame(distance=0.3, box=a, pad=UNSURE)] * 8 + [frame(distance=0.95, box=b)] * 8)
+    assert scan.liveness_summary() == "pass" and scan.best < 0.4
+    assert scan.learnable() is None
+    _, _, alone = run([frame(distance=0.95, box=b)] * 8 + [frame(distance=0.5, box=a)] * 8)
+    assert alone.liveness_summary() == "pass" and alone.learnable() is not None
+
+
 def test_identical_frames_are_a_still_picture():
     """Issue 14, point 6: eight copies of one live frame must not match."""
     frames = [frame()] + [frame(frozen=True)] * 7
