@@ -564,6 +564,27 @@ MUTATIONS = (
         "        if not self.best_embeddings:\n",
         ("tests/test_policy.py",),
     ),
+    M(
+        "logind: a scan's match never unlocks a lock that came after it started",
+        "faceunlock/service/logind.py",
+        "        if self.armed.get(armed.path) is not armed:\n",
+        "        if False:\n",
+        ("tests/test_service_logind.py",),
+    ),
+    M(
+        "logind: UnlockNow asks only for the caller's own session",
+        "faceunlock/service/logind.py",
+        "            if (not session_id or a.session_id == session_id) and uid in (0, a.uid)\n",
+        "            if (not session_id or a.session_id == session_id)\n",
+        ("tests/test_service_logind.py",),
+    ),
+    M(
+        "daemon: UnlockNow only from the caller's own local session",
+        "faceunlock/service/daemon.py",
+        "        if uid != 0:\n            self.require_local(call, uid, name_of(uid))\n        self.logind.request(",
+        "        self.logind.request(",
+        ("tests/test_service_logind.py",),
+    ),
     # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
     M(
         "liveness verdict: the security level's own threshold",

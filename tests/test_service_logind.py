@@ -290,3 +290,75 @@ def test_without_the_automatic_unlock_a_lock_screen_still_gets_the_grace_period(
             svc.proxy().UnlockNow("c1")
     finally:
         svc.session("c1").SetLockedHint(False)
+
+
+def test_a_scan_started_before_a_new_lock_does_not_unlock_it():
+    """The session is unlocked by password during a scan and locked again at once: the old scan's
+    match must not unlock the new lock (it is within its fresh grace period, and it was never
+    scanned for). A unit test of the watcher: logind's answers come from a dict, and the scan is
+    finished by hand."""
+    from faceunlock.config import DaemonConfig
+    from faceunlock.decision import Decision
+    from faceunlock.service.logind import Logind
+
+    now, unlocked, pending = [0.0], [], []
+    props = {"Name": "alice", "Id": "c1", "LockedHint": True, "Remote": False, "Active": True}
+    props |= {"Seat": ("seat0", "/"), "User": (1000, "/")}
+
+    class Watcher(Logind):
+        def session(self, path):
+            return dict(props)
+
+        def call(self, path, iface, method, args=None, reply=None):
+            if method == "Unlock":
+                unlocked.append(path)
+            return self.session(path)
+
+    cfg = DaemonConfig()
+    queue = lambda armed, done, caller: pending.append(done) or True  # noqa: E731
+    watcher = Watcher(None, cfg, lambda user: True, queue, clock=lambda: now[0])
+    watcher.owner = ":1.1"
+    watcher.on_lock(":1.1", "/s/c1", None, "Lock", ())
+    now[0] += cfg.grace_period + 1
+    assert watcher.trigger("/s/c1", "IdleHint false") is None and len(pending) == 1
+    watcher.on_unlock(":1.1", "/s/c1", None, "Unlock", ())
+    watcher.on_lock(":1.1", "/s/c1", None, "Lock", ())
+    now[0] += cfg.grace_period + 1
+    pending[0](Decision(user="alice", decision="match", reason="test"))
+    assert unlocked == []
+    assert watcher.trigger("/s/c1", "IdleHint false") is None and len(pending) == 2
+    pending[1](Decision(user="alice", decision="match", reason="test"))
+    assert unlocked == ["/s/c1"], "a scan of the new lock does unlock it"
+
+
+def unlock_now_as_nobody(svc, session_id: str) -> subprocess.CompletedProcess:
+    """UnlockNow(session_id) sent by dbus-send running as nobody (uid 65534)."""
+    from service_harness import NAME, PATH, need
+
+    need("setpriv")
+    send = [need("dbus-send"), "--system", "--print-reply", f"--dest={NAME}", PATH]
+    call = [*send, "org.faceunlock.FaceUnlock1.UnlockNow", f"string:{session_id}"]
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return subprocess.run([*nobody, *call], env=svc.bus.env(), capture_output=True, text=True, timeout=60)
+
+
+def test_another_user_cannot_ask_to_unlock_a_session(svc):
+    """alice's session c1 is locked and armed, her face in view; nobody, at its own local session
+    (c4), asks to unlock c1: answered as if c1 were not armed, and nothing is scanned."""
+    svc.point_camera("live-a")
+    lock(svc, "c1")
+    before, calls = len(svc.done_scans("alice")), len(svc.unlock_calls("c1"))
+    with svc.in_session("c4"):
+        proc = unlock_now_as_nobody(svc, "c1")
+    assert proc.returncode != 0 and "session c1 is not locked and armed" in proc.stderr, proc.stderr
+    assert not wait_for(lambda: len(svc.done_scans("alice")) > before, 3.0)
+    assert len(svc.unlock_calls("c1")) == calls and svc.session("c1").LockedHint
+
+
+def test_unlock_now_from_a_remote_session_is_refused(svc):
+    """From an SSH-like session (c5) nobody may not start a scan, not even to learn whether its own
+    session is armed, which would tell whether someone sits at the desk."""
+    with svc.in_session("c5"):
+        proc = unlock_now_as_nobody(svc, "")
+    assert proc.returncode != 0 and "Error.PermissionDenied" in proc.stderr, proc.stderr
+    assert "remote session" in proc.stderr
