@@ -581,7 +581,9 @@ MUTATIONS = (
     M(
         "daemon: UnlockNow only from the caller's own local session",
         "faceunlock/service/daemon.py",
-        "        if uid != 0:\n            self.require_local(call, uid, name_of(uid))\n        self.logind.request(",
+        "        if uid != 0:\n"
+        "            self.require_local(call, uid, name_of(uid))\n"
+        "        self.logind.request(",
         "        self.logind.request(",
         ("tests/test_service_logind.py",),
     ),
