@@ -180,7 +180,7 @@ def frame_problem(result: FrameResult, policy: VerifyConfig, frame_height: int) 
     """Why a frame cannot be an anchor, before pose and liveness: the first of the HINTS that applies."""
     if result.face is None:
         return "no-face"
-    if result.detection.crowded:
+    if result.detection.crowded or (result.detection.multiple and policy.multiple_faces == "reject"):
         return "multiple"
     if result.face.size < policy.min_face_size:
         return "small"

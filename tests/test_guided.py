@@ -115,6 +115,16 @@ def test_a_smaller_face_behind_is_ignored():
     assert "multiple" not in state.report()["problems"] and state.report()["captures"]
 
 
+def test_with_multiple_faces_rejected_a_face_behind_stops_the_guided_enrolment_too():
+    """`[verify] multiple_faces = "reject"` holds for the guided flow as for a plain enrolment and a
+    scan: any second face, however small, is a reason to wait."""
+    cfg = config.Config()
+    strict = config.replace(cfg, "verify", multiple_faces="reject").verify
+    state = GuidedEnrolment(strict, cfg.enroll, cfg.liveness, clock=lambda: 0)
+    steps = [state.feed(result(faces=3, behind=0.4), 480) for _ in range(12)]
+    assert all(s.hint == "only one face in front, please" and not s.accepted for s in steps)
+
+
 def test_a_presentation_attack_cue_stops_captures_on_that_face():
     state = guided()
     steps = [state.feed(result(cues=["display-frame"] if i == 3 else ()), 480) for i in range(20)]
