@@ -587,6 +587,14 @@ MUTATIONS = (
         "        self.logind.request(",
         ("tests/test_service_logind.py",),
     ),
+    M(
+        "guided enrolment: multiple_faces = reject holds there too",
+        "faceunlock/guided.py",
+        "    if result.detection.crowded or "
+        '(result.detection.multiple and policy.multiple_faces == "reject"):\n',
+        "    if result.detection.crowded:\n",
+        ("tests/test_guided.py",),
+    ),
     # the liveness verdict itself (faceunlock/liveness/score.py, faceunlock/verify.py)
     M(
         "liveness verdict: the security level's own threshold",
