@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -77,7 +77,8 @@ class Evidence:
     frozen_run: int = 0
     frozen: int = 0
     kept: deque = field(default_factory=lambda: deque(maxlen=KEPT_FRAMES))
-    """The last KEPT_FRAMES evidence frames as given (cues, network, continued), for recent()."""
+    """The last KEPT_FRAMES evidence frames as given (cues without the grey copy kept for motion,
+    network, continued), for recent()."""
 
     @property
     def frames(self) -> int:
@@ -91,7 +92,7 @@ class Evidence:
             self.frozen += 1
             return
         self.frozen_run = 0
-        self.kept.append((cues, network, continued))
+        self.kept.append((replace(cues, motion=None), network, continued))
         if network is not None and network in cues.pad:
             self.pad.append((network, float(np.clip(cues.pad[network], -LOGIT_CLIP, LOGIT_CLIP))))
         if continued and cues.face_shift is not None:
