@@ -6,6 +6,7 @@ Loaded as a pytest plugin from conftest.py, so the session fixtures are shared.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import missing
@@ -27,12 +28,15 @@ from faceunlock.testing.service import (
 __all__ = [
     "GRACE_S",
     "NAME",
+    "NOBODY",
     "PATH",
     "PLANTED_MARKER",
     "ROOT",
     "VENV_BIN",
     "Bus",
+    "as_nobody",
     "dbus_error",
+    "dbus_send",
     "need",
     "need_root",
     "planted_code",
@@ -53,6 +57,22 @@ def need(tool: str) -> str:
 
 def need_root() -> None:
     missing.need_root("the service tests run as root")
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+"""A command prefix: run as nobody (uid and gid 65534, no supplementary groups)."""
+
+
+def as_nobody(service, *args: str) -> subprocess.CompletedProcess:
+    """A command run as nobody on the service's bus."""
+    need("setpriv")
+    return subprocess.run([*NOBODY, *args], env=service.bus.env(), capture_output=True, text=True, timeout=60)
+
+
+def dbus_send(service, method: str, *args: str) -> subprocess.CompletedProcess:
+    """dbus-send, as nobody, of one of the daemon's methods."""
+    send = [need("dbus-send"), "--system", "--print-reply", f"--dest={NAME}", PATH]
+    return as_nobody(service, *send, f"org.faceunlock.FaceUnlock1.{method}", *args)
 
 
 class Bus(harness.Bus):

@@ -15,31 +15,12 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from service_harness import NAME, PATH, need
+from service_harness import NAME, NOBODY, PATH, as_nobody, dbus_send, need
 
 from faceunlock.config import Config
 from faceunlock.service import errors
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 IFACE = "org.faceunlock.FaceUnlock1"
-
-
-def as_nobody(service, *args: str) -> subprocess.CompletedProcess:
-    need("setpriv")
-    return subprocess.run([*NOBODY, *args], env=service.bus.env(), capture_output=True, text=True, timeout=60)
-
-
-def dbus_send(service, method: str, *args: str) -> subprocess.CompletedProcess:
-    return as_nobody(
-        service,
-        need("dbus-send"),
-        "--system",
-        "--print-reply",
-        f"--dest={NAME}",
-        PATH,
-        f"{IFACE}.{method}",
-        *args,
-    )
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from gi.repository import GLib
-from service_harness import NAME, PATH, dbus_error, need, wait_for
+from service_harness import NAME, NOBODY, PATH, dbus_error, need, wait_for
 
 from faceunlock.model import load_card
 
 IFACE = "org.faceunlock.FaceUnlock1"
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 CLIENT = """
 import json, sys
 from gi.repository import Gio, GLib

@@ -15,7 +15,7 @@ import time
 
 import pytest
 from gi.repository import GLib
-from service_harness import GRACE_S, VENV_BIN, wait_for
+from service_harness import GRACE_S, VENV_BIN, dbus_send, wait_for
 
 SCAN_WAIT_S = 60
 
@@ -331,17 +331,6 @@ def test_a_scan_started_before_a_new_lock_does_not_unlock_it():
     assert unlocked == ["/s/c1"], "a scan of the new lock does unlock it"
 
 
-def unlock_now_as_nobody(svc, session_id: str) -> subprocess.CompletedProcess:
-    """UnlockNow(session_id) sent by dbus-send running as nobody (uid 65534)."""
-    from service_harness import NAME, PATH, need
-
-    need("setpriv")
-    send = [need("dbus-send"), "--system", "--print-reply", f"--dest={NAME}", PATH]
-    call = [*send, "org.faceunlock.FaceUnlock1.UnlockNow", f"string:{session_id}"]
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    return subprocess.run([*nobody, *call], env=svc.bus.env(), capture_output=True, text=True, timeout=60)
-
-
 def test_another_user_cannot_ask_to_unlock_a_session(svc):
     """alice's session c1 is locked and armed, her face in view; nobody, at its own local session
     (c4), asks to unlock c1: answered as if c1 were not armed, and nothing is scanned."""
@@ -349,7 +338,7 @@ def test_another_user_cannot_ask_to_unlock_a_session(svc):
     lock(svc, "c1")
     before, calls = len(svc.done_scans("alice")), len(svc.unlock_calls("c1"))
     with svc.in_session("c4"):
-        proc = unlock_now_as_nobody(svc, "c1")
+        proc = dbus_send(svc, "UnlockNow", "string:c1")
     assert proc.returncode != 0 and "session c1 is not locked and armed" in proc.stderr, proc.stderr
     assert not wait_for(lambda: len(svc.done_scans("alice")) > before, 3.0)
     assert len(svc.unlock_calls("c1")) == calls and svc.session("c1").LockedHint
@@ -359,6 +348,6 @@ def test_unlock_now_from_a_remote_session_is_refused(svc):
     """From an SSH-like session (c5) nobody may not start a scan, not even to learn whether its own
     session is armed, which would tell whether someone sits at the desk."""
     with svc.in_session("c5"):
-        proc = unlock_now_as_nobody(svc, "")
+        proc = dbus_send(svc, "UnlockNow", "string:")
     assert proc.returncode != 0 and "Error.PermissionDenied" in proc.stderr, proc.stderr
     assert "remote session" in proc.stderr
